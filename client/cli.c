@@ -1,0 +1,492 @@
+/*
+ * socketd-cli: talk to a socketd server from the command line.
+ *
+ *	socketd-cli [-hV] [-H host] [-p port] [-t seconds] command [arg ...]
+ *
+ * Each command is one entry in the table below: it gets the parsed
+ * options and its own arguments, does its own connecting (a benchmark
+ * will want many connections) and returns the exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto.h"
+#include "sdclient.h"
+
+#define PROG "socketd-cli"
+
+#define DEFAULT_HOST       "127.0.0.1"
+#define DEFAULT_PORT       "7411"
+#define DEFAULT_TIMEOUT_MS 5000
+#define TIMEOUT_MAX_S      86400.0 /* a day; 0 already means forever */
+
+/* Exit statuses (also in usage()). */
+enum {
+	CLI_OK = 0,     /* success */
+	CLI_SERVER = 1, /* the server answered an error status */
+	CLI_USAGE = 2,  /* bad command line */
+	CLI_FAIL = 3,   /* connection failure, timeout, protocol error */
+};
+
+struct opts {
+	const char *host;
+	char port[8];
+	int timeout_ms; /* 0: wait forever */
+};
+
+struct cmd {
+	const char *name;
+	const char *args; /* for usage() */
+	const char *help;
+	int min_args;
+	int max_args; /* -1: no limit */
+	int (*run)(const struct opts *, int, char **);
+};
+
+static int cmd_ping(const struct opts *, int, char **);
+static int cmd_echo(const struct opts *, int, char **);
+static int cmd_info(const struct opts *, int, char **);
+static int cmd_stats(const struct opts *, int, char **);
+static int cmd_time(const struct opts *, int, char **);
+
+static const struct cmd cmds[] = {
+    {"ping", "", "measure one round trip", 0, 0, cmd_ping},
+    {"echo", "TEXT...", "send TEXT, print what comes back", 1, -1, cmd_echo},
+    {"info", "", "print the server's information", 0, 0, cmd_info},
+    {"stats", "", "print the server's statistics", 0, 0, cmd_stats},
+    {"time", "", "print the server's clock (ISO 8601, UTC)", 0, 0, cmd_time},
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void complain(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)fflush(stdout);
+	(void)fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	(void)fputc('\n', stderr);
+}
+
+static void
+short_usage(FILE *f)
+{
+	(void)fprintf(f,
+	    "usage: " PROG " [-hV] [-H host] [-p port] [-t seconds] "
+	    "command [arg ...]\n");
+}
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+	char left[32];
+
+	short_usage(f);
+	(void)fprintf(f,
+	    "\n"
+	    "Options:\n"
+	    "  -H, --host HOST        server name or address, IPv6 with or "
+	    "without [ ]\n"
+	    "                         (default " DEFAULT_HOST ")\n"
+	    "  -p, --port PORT        server port (default " DEFAULT_PORT ")\n"
+	    "  -t, --timeout SECONDS  limit on connecting and on each "
+	    "response, decimals\n"
+	    "                         allowed, 0 waits forever (default %d)\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  -V, --version          print the version and exit\n"
+	    "\n"
+	    "Commands:\n",
+	    DEFAULT_TIMEOUT_MS / 1000);
+	for (i = 0; i < NCMDS; i++) {
+		(void)snprintf(
+		    left, sizeof(left), "%s %s", cmds[i].name, cmds[i].args);
+		(void)fprintf(f, "  %-21s  %s\n", left, cmds[i].help);
+	}
+	(void)fprintf(f,
+	    "\n"
+	    "Exit status: 0 success, 1 the server answered an error, "
+	    "2 usage error,\n"
+	    "3 connection failure, timeout or protocol error.\n");
+}
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	(void)fputc('\n', stderr);
+	short_usage(stderr);
+	(void)fputs("Try '" PROG " --help' for more information.\n", stderr);
+	return CLI_USAGE;
+}
+
+/* A decimal port, 1-65535, nothing else (no sign, no space, no suffix). */
+static int
+parse_port(const char *s, char *out, size_t len)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	(void)snprintf(out, len, "%ld", v);
+	return 0;
+}
+
+/* Seconds, decimals allowed, 0 (forever) to TIMEOUT_MAX_S; into ms. */
+static int
+parse_timeout(const char *s, int *ms)
+{
+	char *end;
+	double v;
+	int n;
+
+	/* strtod would also take a sign, spaces, hex, "inf" and "nan". */
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
+	    v > TIMEOUT_MAX_S)
+		return -1;
+	/* Round up: 0.0001 must not become 0, which means forever. */
+	n = (int)(v * 1000.0);
+	if ((double)n < v * 1000.0)
+		n++;
+	*ms = n;
+	return 0;
+}
+
+/* Print an error message from the server, control characters replaced. */
+static void
+server_error(const struct proto_resp *resp)
+{
+	char msg[PROTO_TEXT_MAX + 1];
+	size_t i, n;
+
+	n = resp->payload_len < PROTO_TEXT_MAX ? resp->payload_len
+					       : PROTO_TEXT_MAX;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = resp->payload[i];
+
+		msg[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	msg[n] = '\0';
+	if (n > 0)
+		complain("server answered %s: %s",
+		    proto_status_str(resp->status), msg);
+	else
+		complain("server answered %s", proto_status_str(resp->status));
+}
+
+/*
+ * Connect and make one call.  On CLI_OK *resp is valid until sdc_close(c)
+ * and *rtt_ms (may be NULL) is the round trip time; otherwise the failure
+ * was printed and c is closed.
+ */
+static int
+roundtrip(const struct opts *o, struct sdc *c, uint8_t opcode,
+    const void *payload, size_t len, struct proto_resp *resp, double *rtt_ms)
+{
+	struct timespec t0, t1;
+	char err[SDC_ERRLEN];
+
+	if (sdc_connect(c, o->host, o->port, o->timeout_ms, err) == -1) {
+		complain("%s", err);
+		return CLI_FAIL;
+	}
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (sdc_call(c, opcode, payload, len, resp, err) == -1) {
+		complain("%s", err);
+		sdc_close(c);
+		return CLI_FAIL;
+	}
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (resp->status != PROTO_OK) {
+		server_error(resp);
+		sdc_close(c);
+		return CLI_SERVER;
+	}
+	if (rtt_ms != NULL)
+		*rtt_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	return CLI_OK;
+}
+
+static int
+cmd_ping(const struct opts *o, int argc, char **argv)
+{
+	struct proto_resp resp;
+	struct sdc c;
+	char peer[128], err[SDC_ERRLEN];
+	double ms;
+	int rv;
+
+	(void)argc;
+	(void)argv;
+	if ((rv = roundtrip(o, &c, PROTO_OP_PING, NULL, 0, &resp, &ms)) != 0)
+		return rv;
+	if (sdc_peer(&c, peer, sizeof(peer), err) == -1)
+		(void)snprintf(
+		    peer, sizeof(peer), "%s port %s", o->host, o->port);
+	(void)printf("PONG from %s in %.3f ms\n", peer, ms);
+	sdc_close(&c);
+	return CLI_OK;
+}
+
+static int
+cmd_echo(const struct opts *o, int argc, char **argv)
+{
+	struct proto_resp resp;
+	struct sdc c;
+	char *text, *p;
+	size_t len, n;
+	int i, rv;
+
+	/* Several words are joined with spaces, as echo(1) does. */
+	len = 0;
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if ((text = malloc(len)) == NULL) {
+		complain("out of memory for %zu bytes of text", len);
+		return CLI_FAIL;
+	}
+	for (p = text, i = 0; i < argc; i++) {
+		n = strlen(argv[i]);
+		memcpy(p, argv[i], n);
+		p += n;
+		*p++ = ' ';
+	}
+	rv = roundtrip(o, &c, PROTO_OP_ECHO, text, len - 1, &resp, NULL);
+	free(text);
+	if (rv != CLI_OK)
+		return rv;
+	if (resp.payload_len > 0)
+		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
+	(void)putchar('\n');
+	sdc_close(&c);
+	return CLI_OK;
+}
+
+/* INFO and STATS: the server's text as is (a final newline if missing). */
+static int
+print_text(const struct opts *o, uint8_t opcode)
+{
+	struct proto_resp resp;
+	struct sdc c;
+	int rv;
+
+	if ((rv = roundtrip(o, &c, opcode, NULL, 0, &resp, NULL)) != 0)
+		return rv;
+	if (resp.payload_len > 0) {
+		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
+		if (resp.payload[resp.payload_len - 1] != '\n')
+			(void)putchar('\n');
+	}
+	sdc_close(&c);
+	return CLI_OK;
+}
+
+static int
+cmd_info(const struct opts *o, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return print_text(o, PROTO_OP_INFO);
+}
+
+static int
+cmd_stats(const struct opts *o, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return print_text(o, PROTO_OP_STATS);
+}
+
+/* ns since the epoch as 2026-11-21T12:34:56.123456789Z. */
+static int
+format_time(uint64_t ns, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t secs;
+	size_t n;
+	int m;
+
+	secs = (time_t)(ns / 1000000000u);
+	if ((uint64_t)secs != ns / 1000000000u || gmtime_r(&secs, &tm) == NULL)
+		return -1;
+	if ((n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0)
+		return -1;
+	m = snprintf(buf + n, len - n, ".%09" PRIu64 "Z", ns % 1000000000u);
+	if (m < 0 || (size_t)m >= len - n)
+		return -1;
+	return 0;
+}
+
+static int
+cmd_time(const struct opts *o, int argc, char **argv)
+{
+	struct proto_resp resp;
+	struct sdc c;
+	char when[64];
+	uint64_t ns;
+	int rv;
+
+	(void)argc;
+	(void)argv;
+	if ((rv = roundtrip(o, &c, PROTO_OP_TIME, NULL, 0, &resp, NULL)) != 0)
+		return rv;
+	if (resp.payload_len != 8) {
+		complain("protocol error: TIME answer of %zu bytes, expected 8",
+		    resp.payload_len);
+		sdc_close(&c);
+		return CLI_FAIL;
+	}
+	ns = (uint64_t)proto_get_u32(resp.payload) << 32 |
+	    proto_get_u32(resp.payload + 4);
+	sdc_close(&c);
+	if (format_time(ns, when, sizeof(when)) == -1) {
+		complain("protocol error: server time %" PRIu64 " ns is out of "
+			 "range",
+		    ns);
+		return CLI_FAIL;
+	}
+	(void)printf("%s\n", when);
+	return CLI_OK;
+}
+
+static const struct cmd *
+find_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static const char *
+long_name(int ch)
+{
+	switch (ch) {
+	case 'H':
+		return "--host";
+	case 'p':
+		return "--port";
+	case 't':
+		return "--timeout";
+	default:
+		return "?";
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct opts o;
+	const struct cmd *cmd;
+	char eb[128];
+	int ch, rv;
+
+	o.host = DEFAULT_HOST;
+	(void)snprintf(o.port, sizeof(o.port), "%s", DEFAULT_PORT);
+	o.timeout_ms = DEFAULT_TIMEOUT_MS;
+
+	/* '+': options end at the command, so "echo -x" sends "-x". */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:H:p:t:hV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'H':
+			if (*optarg == '\0')
+				return usage_error("empty host name");
+			o.host = optarg;
+			break;
+		case 'p':
+			if (parse_port(optarg, o.port, sizeof(o.port)) == -1)
+				return usage_error("bad port '%s': expected a "
+						   "number from 1 to 65535",
+				    optarg);
+			break;
+		case 't':
+			if (parse_timeout(optarg, &o.timeout_ms) == -1)
+				return usage_error(
+				    "bad timeout '%s': expected "
+				    "seconds from 0 to %.0f, e.g. 5 or 0.5",
+				    optarg, TIMEOUT_MAX_S);
+			break;
+		case 'h':
+			usage(stdout);
+			return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+		case 'V':
+			(void)printf("%s %s\n", PROG, SOCKETD_VERSION);
+			return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+		case ':':
+			return usage_error("option -%c (%s) needs an argument",
+			    optopt, long_name(optopt));
+		default:
+			if (optopt != 0)
+				return usage_error(
+				    "unknown option -%c", optopt);
+			return usage_error(
+			    "unknown option %s", argv[optind - 1]);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (argc == 0)
+		return usage_error("no command given");
+	if ((cmd = find_cmd(argv[0])) == NULL)
+		return usage_error("unknown command '%s'", argv[0]);
+	if (argc - 1 < cmd->min_args)
+		return usage_error("%s: missing argument, expected: %s %s",
+		    cmd->name, cmd->name, cmd->args);
+	if (cmd->max_args >= 0 && argc - 1 > cmd->max_args)
+		return usage_error("%s: unexpected argument '%s'", cmd->name,
+		    argv[1 + cmd->max_args]);
+
+	rv = cmd->run(&o, argc - 1, argv + 1);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (strerror_r(errno, eb, sizeof(eb)) != 0)
+			(void)snprintf(eb, sizeof(eb), "error %d", errno);
+		complain("write to standard output: %s", eb);
+		return rv == CLI_OK ? CLI_FAIL : rv;
+	}
+	return rv;
+}

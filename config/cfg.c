@@ -1,0 +1,865 @@
+/*
+ * cfg: load socketd's libconfig file into a struct cfg.
+ *
+ * The file is read with libconfig, then the tree is walked against a table
+ * of known settings (root_spec below).  Every setting found is checked for
+ * name, type and range; the first problem stops the load and is described
+ * in struct cfg_error as "file:line: key: msg".  libconfig itself accepts
+ * any name, so the walk is what turns typos into errors.
+ *
+ * Decisions the rest of socketd relies on:
+ * - listen entries are checked for syntax only: "host:port" (host is an
+ *   IPv4 address or a name made of letters, digits, '.', '-', '_') or
+ *   "[ipv6]:port" (brackets required; an optional %zone is allowed).
+ *   "*:port" means every IPv4 address and is stored as "0.0.0.0:port", so
+ *   struct cfg never contains a '*'.  Entries must be unique.
+ * - Integers may be written as int or int64 (L suffix).  libconfig 1.5
+ *   wraps numbers beyond 32 bits written without L before we can see them.
+ * - Timeouts are seconds (integer or decimal), rounded to the nearest
+ *   millisecond.  0 means none; a positive value below 0.001 is an error.
+ * - @include paths are relative to the directory of the main file
+ *   (config_set_include_dir), whatever the current directory is.  libconfig
+ *   1.5 prefixes that directory even to absolute paths, so absolute
+ *   @include paths do not work.
+ *
+ * Only this file includes <libconfig.h>.  libconfig is not thread-safe:
+ * cfg_load must not run in two threads at once.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "cfg.h"
+
+#if defined(__GNUC__)
+#define CFG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CFG_PRINTF(f, a)
+#endif
+
+enum spec_type {
+	SPEC_GROUP,   /* a group of further settings (sub) */
+	SPEC_LISTEN,  /* the listen list */
+	SPEC_UINT,    /* unsigned */
+	SPEC_U32,     /* uint32_t */
+	SPEC_INT,     /* int */
+	SPEC_TIMEOUT, /* seconds in the file, uint32_t milliseconds here */
+	SPEC_BOOL,    /* int, 0 or 1 */
+	SPEC_LEVEL,   /* enum cfg_log_level */
+	SPEC_TARGET,  /* enum cfg_log_target */
+};
+
+struct spec {
+	const char *name; /* NULL ends a table */
+	enum spec_type type;
+	size_t off;    /* offset of the field in struct cfg */
+	long long min; /* SPEC_UINT, SPEC_U32, SPEC_INT, SPEC_TIMEOUT */
+	long long max;
+	const struct spec *sub; /* SPEC_GROUP */
+};
+
+#define FIELD(f) offsetof(struct cfg, f)
+
+static const struct spec timeouts_spec[] = {
+    {"idle", SPEC_TIMEOUT, FIELD(idle_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {"read", SPEC_TIMEOUT, FIELD(read_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {"write", SPEC_TIMEOUT, FIELD(write_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {"shutdown", SPEC_TIMEOUT, FIELD(shutdown_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
+static const struct spec tcp_spec[] = {
+    {"nodelay", SPEC_BOOL, FIELD(tcp_nodelay), 0, 0, NULL},
+    {"keepalive", SPEC_BOOL, FIELD(tcp_keepalive), 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
+static const struct spec log_spec[] = {
+    {"level", SPEC_LEVEL, FIELD(log_level), 0, 0, NULL},
+    {"target", SPEC_TARGET, FIELD(log_target), 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
+static const struct spec root_spec[] = {
+    {"listen", SPEC_LISTEN, 0, 0, 0, NULL},
+    {"workers", SPEC_UINT, FIELD(workers), 0, CFG_WORKERS_MAX, NULL},
+    {"queue_size", SPEC_UINT, FIELD(queue_size), 1, CFG_QUEUE_MAX, NULL},
+    {"max_connections", SPEC_UINT, FIELD(max_connections), 1, CFG_CONN_MAX,
+	NULL},
+    {"max_frame_size", SPEC_U32, FIELD(max_frame_size), CFG_FRAME_MIN,
+	CFG_FRAME_MAX, NULL},
+    {"backlog", SPEC_INT, FIELD(backlog), 1, CFG_BACKLOG_MAX, NULL},
+    {"timeouts", SPEC_GROUP, 0, 0, 0, timeouts_spec},
+    {"tcp", SPEC_GROUP, 0, 0, 0, tcp_spec},
+    {"log", SPEC_GROUP, 0, 0, 0, log_spec},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
+static const char *const level_names[] = {
+    [CFG_LOG_ERROR] = "error",
+    [CFG_LOG_WARNING] = "warning",
+    [CFG_LOG_INFO] = "info",
+    [CFG_LOG_DEBUG] = "debug",
+};
+
+static const char *const target_names[] = {
+    [CFG_LOG_STDERR] = "stderr",
+    [CFG_LOG_SYSLOG] = "syslog",
+};
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const default_listen[] = {"127.0.0.1:7411", "[::1]:7411"};
+
+/* State of one cfg_load call. */
+struct loader {
+	const char *path; /* the main file, as given */
+	const char *dir;  /* its directory: the @include base */
+	struct cfg_error *err;
+};
+
+/*
+ * Fill err: the parts, then the whole text "file:line: key: msg", leaving
+ * out the line when 0 and the file or key when empty.
+ */
+static void
+error_set(struct cfg_error *err, const char *file, int line, const char *key,
+    const char *msg)
+{
+	size_t n = 0;
+	int r;
+
+	snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
+	err->line = line;
+	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+
+	err->text[0] = '\0';
+	if (err->file[0] != '\0') {
+		if (line > 0)
+			r = snprintf(err->text, sizeof(err->text),
+			    "%s:%d: ", err->file, line);
+		else
+			r = snprintf(
+			    err->text, sizeof(err->text), "%s: ", err->file);
+		if (r > 0)
+			n = (size_t)r;
+	}
+	if (err->key[0] != '\0' && n < sizeof(err->text)) {
+		r = snprintf(
+		    err->text + n, sizeof(err->text) - n, "%s: ", err->key);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	if (n < sizeof(err->text))
+		snprintf(err->text + n, sizeof(err->text) - n, "%s", err->msg);
+}
+
+/*
+ * The file name to report for a name libconfig recorded.  An @include'd
+ * file is recorded as written, relative to the include directory; make it
+ * a path the user can open.
+ */
+static void
+report_path(const struct loader *ld, const char *name, char *buf, size_t cap)
+{
+	if (name == NULL || strcmp(name, ld->path) == 0 || name[0] == '/' ||
+	    strcmp(ld->dir, ".") == 0)
+		snprintf(buf, cap, "%s", name ? name : ld->path);
+	else
+		snprintf(buf, cap, "%s/%s", ld->dir, name);
+}
+
+static void fail(const struct loader *, const config_setting_t *, const char *,
+    const char *, ...) CFG_PRINTF(4, 5);
+
+/* Report a problem with setting s, whose dotted name is key. */
+static void
+fail(const struct loader *ld, const config_setting_t *s, const char *key,
+    const char *fmt, ...)
+{
+	char file[sizeof(ld->err->file)];
+	char msg[sizeof(ld->err->msg)];
+	va_list ap;
+
+	report_path(ld, config_setting_source_file(s), file, sizeof(file));
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_set(ld->err, file, (int)config_setting_source_line(s), key, msg);
+}
+
+static int
+is_digit(int ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static int
+is_xdigit(int ch)
+{
+	return is_digit(ch) || (ch >= 'a' && ch <= 'f') ||
+	    (ch >= 'A' && ch <= 'F');
+}
+
+static int
+is_name_char(int ch)
+{
+	return is_digit(ch) || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-' || ch == '_';
+}
+
+/* Check a port string: 1 to 65535 in decimal.  NULL if fine. */
+static const char *
+check_port(const char *p)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (*p == '\0')
+		return "missing port (expected host:port or [ipv6]:port)";
+	for (i = 0; p[i] != '\0'; i++) {
+		if (!is_digit((unsigned char)p[i]) || i >= 5)
+			return "port must be a number from 1 to 65535";
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return "port must be a number from 1 to 65535";
+	return NULL;
+}
+
+/*
+ * Check the syntax of one listen entry.  Returns NULL if fine, else what
+ * is wrong.  No lookups: names are resolved by whoever binds.
+ */
+static const char *
+check_listen(const char *s)
+{
+	const char *end, *p, *zone;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL)
+			return "missing ']' after the IPv6 address";
+		if (end == s + 1)
+			return "empty address in [ ]";
+		zone = memchr(s, '%', (size_t)(end - s));
+		for (p = s + 1; p < (zone ? zone : end); p++)
+			if (!is_xdigit((unsigned char)*p) && *p != ':' &&
+			    *p != '.')
+				return "not an IPv6 address inside [ ]";
+		if (memchr(s, ':', (size_t)(end - s)) == NULL)
+			return "not an IPv6 address inside [ ]";
+		if (zone != NULL) {
+			if (zone + 1 == end)
+				return "empty zone after '%'";
+			for (p = zone + 1; p < end; p++)
+				if (!is_name_char((unsigned char)*p))
+					return "bad character in zone";
+		}
+		if (end[1] != ':')
+			return "missing port (expected [ipv6]:port)";
+		return check_port(end + 2);
+	}
+
+	end = strrchr(s, ':');
+	if (end == NULL)
+		return "missing port (expected host:port or [ipv6]:port)";
+	if (memchr(s, ':', (size_t)(end - s)) != NULL)
+		return "an IPv6 address needs brackets, as in [::1]:7411";
+	if (end == s)
+		return "empty host (use *:port for all IPv4 addresses)";
+	if (!(end == s + 1 && s[0] == '*'))
+		for (p = s; p < end; p++)
+			if (!is_name_char((unsigned char)*p))
+				return "bad character in host";
+	return check_port(end + 1);
+}
+
+static int
+load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
+    struct cfg *c)
+{
+	const config_setting_t *e;
+	const char *v, *why;
+	size_t i, j, n;
+	int len;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		fail(ld, s, key, "expected a list of strings");
+		return -1;
+	}
+	len = config_setting_length(s);
+	if (len == 0) {
+		fail(ld, s, key, "expected at least one address");
+		return -1;
+	}
+	if (len > CFG_LISTEN_MAX) {
+		fail(ld, s, key, "at most %d addresses, not %d", CFG_LISTEN_MAX,
+		    len);
+		return -1;
+	}
+	n = (size_t)len;
+
+	for (i = 0; i < c->nlisten; i++) {
+		free(c->listen[i]);
+		c->listen[i] = NULL;
+	}
+	c->nlisten = 0;
+
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fail(ld, e ? e : s, key, "expected a list of strings");
+			return -1;
+		}
+		v = config_setting_get_string(e);
+		if ((why = check_listen(v)) != NULL) {
+			fail(ld, e, key, "\"%.100s\": %s", v, why);
+			return -1;
+		}
+		if (v[0] == '*') {
+			/* "*:port": all IPv4 addresses. */
+			len = snprintf(NULL, 0, "0.0.0.0%s", v + 1);
+			c->listen[i] = malloc((size_t)len + 1);
+			if (c->listen[i] != NULL)
+				snprintf(c->listen[i], (size_t)len + 1,
+				    "0.0.0.0%s", v + 1);
+		} else
+			c->listen[i] = strdup(v);
+		if (c->listen[i] == NULL) {
+			fail(ld, e, key, "out of memory");
+			return -1;
+		}
+		c->nlisten = i + 1;
+		for (j = 0; j < i; j++)
+			if (strcmp(c->listen[j], c->listen[i]) == 0) {
+				fail(ld, e, key, "\"%.100s\": listed twice", v);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* An integer setting: int or int64 in [sp->min, sp->max]. */
+static int
+load_int(const struct loader *ld, const config_setting_t *s, const char *key,
+    const struct spec *sp, struct cfg *c)
+{
+	long long v;
+	char *field = (char *)c + sp->off;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
+		goto bad;
+	v = config_setting_get_int64(s);
+	if (v < sp->min || v > sp->max)
+		goto bad;
+	switch (sp->type) {
+	case SPEC_UINT:
+		*(unsigned *)(void *)field = (unsigned)v;
+		break;
+	case SPEC_U32:
+		*(uint32_t *)(void *)field = (uint32_t)v;
+		break;
+	default:
+		*(int *)(void *)field = (int)v;
+		break;
+	}
+	return 0;
+bad:
+	fail(ld, s, key, "must be an integer from %lld to %lld", sp->min,
+	    sp->max);
+	return -1;
+}
+
+/* Seconds, integer or decimal, stored as milliseconds. */
+static int
+load_timeout(const struct loader *ld, const config_setting_t *s,
+    const char *key, const struct spec *sp, struct cfg *c)
+{
+	double f;
+	long long v;
+	uint32_t ms;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		v = config_setting_get_int64(s);
+		if (v < sp->min || v > sp->max)
+			goto bad;
+		ms = (uint32_t)(v * 1000);
+		break;
+	case CONFIG_TYPE_FLOAT:
+		f = config_setting_get_float(s);
+		/* Written so that NaN fails too. */
+		if (!(f >= (double)sp->min && f <= (double)sp->max))
+			goto bad;
+		if (f > 0 && f < 0.001) {
+			fail(ld, s, key,
+			    "must be 0 (none) or at least 0.001 seconds");
+			return -1;
+		}
+		ms = (uint32_t)(f * 1000.0 + 0.5);
+		break;
+	default:
+		goto bad;
+	}
+	*(uint32_t *)(void *)((char *)c + sp->off) = ms;
+	return 0;
+bad:
+	fail(ld, s, key, "must be a number of seconds from %lld to %lld",
+	    sp->min, sp->max);
+	return -1;
+}
+
+/* A string that must be one of names[]; stores the index. */
+static int
+load_enum(const struct loader *ld, const config_setting_t *s, const char *key,
+    const char *const *names, size_t nnames, int *out)
+{
+	char list[128];
+	const char *v;
+	size_t i, n = 0;
+	int r;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		v = config_setting_get_string(s);
+		for (i = 0; i < nnames; i++)
+			if (strcmp(v, names[i]) == 0) {
+				*out = (int)i;
+				return 0;
+			}
+	}
+	list[0] = '\0';
+	for (i = 0; i < nnames && n < sizeof(list); i++) {
+		r = snprintf(list + n, sizeof(list) - n, "%s\"%s\"",
+		    i == 0 ? "" : (i + 1 == nnames ? " or " : ", "), names[i]);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	fail(ld, s, key, "must be %s", list);
+	return -1;
+}
+
+static int
+load_group(const struct loader *ld, const config_setting_t *grp,
+    const char *prefix, const struct spec *specs, struct cfg *c)
+{
+	const config_setting_t *s;
+	const struct spec *sp;
+	const char *name;
+	char key[sizeof(ld->err->key)];
+	int i, n, v;
+
+	n = config_setting_length(grp);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(grp, (unsigned)i);
+		if (s == NULL)
+			continue;
+		name = config_setting_name(s);
+		if (name == NULL)
+			name = "";
+		if (prefix != NULL)
+			snprintf(key, sizeof(key), "%s.%s", prefix, name);
+		else
+			snprintf(key, sizeof(key), "%s", name);
+
+		for (sp = specs; sp->name != NULL; sp++)
+			if (strcmp(sp->name, name) == 0)
+				break;
+		if (sp->name == NULL) {
+			fail(ld, s, key, "unknown setting");
+			return -1;
+		}
+
+		switch (sp->type) {
+		case SPEC_GROUP:
+			if (!config_setting_is_group(s)) {
+				fail(ld, s, key, "expected a group { ... }");
+				return -1;
+			}
+			if (load_group(ld, s, key, sp->sub, c) == -1)
+				return -1;
+			break;
+		case SPEC_LISTEN:
+			if (load_listen(ld, s, key, c) == -1)
+				return -1;
+			break;
+		case SPEC_UINT:
+		case SPEC_U32:
+		case SPEC_INT:
+			if (load_int(ld, s, key, sp, c) == -1)
+				return -1;
+			break;
+		case SPEC_TIMEOUT:
+			if (load_timeout(ld, s, key, sp, c) == -1)
+				return -1;
+			break;
+		case SPEC_BOOL:
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+				fail(ld, s, key, "must be true or false");
+				return -1;
+			}
+			*(int *)(void *)((char *)c + sp->off) =
+			    config_setting_get_bool(s) ? 1 : 0;
+			break;
+		case SPEC_LEVEL:
+			if (load_enum(ld, s, key, level_names,
+				NITEMS(level_names), &v) == -1)
+				return -1;
+			c->log_level = (enum cfg_log_level)v;
+			break;
+		case SPEC_TARGET:
+			if (load_enum(ld, s, key, target_names,
+				NITEMS(target_names), &v) == -1)
+				return -1;
+			c->log_target = (enum cfg_log_target)v;
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+cfg_defaults(struct cfg *c, struct cfg_error *err)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NITEMS(default_listen); i++) {
+		if ((c->listen[i] = strdup(default_listen[i])) == NULL) {
+			cfg_free(c);
+			if (err != NULL)
+				error_set(err, "", 0, "", "out of memory");
+			return -1;
+		}
+		c->nlisten = i + 1;
+	}
+	c->workers = 0;
+	c->queue_size = 1024;
+	c->max_connections = 10000;
+	c->max_frame_size = 1048576;
+	c->backlog = 511;
+	c->idle_ms = 60 * 1000;
+	c->read_ms = 10 * 1000;
+	c->write_ms = 10 * 1000;
+	c->shutdown_ms = 10 * 1000;
+	c->tcp_nodelay = 1;
+	c->tcp_keepalive = 1;
+	c->log_level = CFG_LOG_INFO;
+	c->log_target = CFG_LOG_STDERR;
+	return 0;
+}
+
+/* The directory part of path, malloc'ed: "." if none. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	if ((d = malloc((size_t)(slash - path) + 1)) == NULL)
+		return NULL;
+	memcpy(d, path, (size_t)(slash - path));
+	d[slash - path] = '\0';
+	return d;
+}
+
+int
+cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
+{
+	struct cfg_error scratch;
+	struct loader ld;
+	struct stat st;
+	struct cfg c;
+	config_t lc;
+	char file[sizeof(err->file)];
+	char msg[sizeof(err->msg)];
+	char why[128];
+	char *dir;
+	int rc, e;
+
+	if (err == NULL)
+		err = &scratch;
+	memset(err, 0, sizeof(*err));
+	memset(out, 0, sizeof(*out));
+	if (path == NULL)
+		path = CFG_DEFAULT_PATH;
+
+	if (cfg_defaults(&c, err) == -1)
+		return -1;
+	if ((dir = dir_of(path)) == NULL) {
+		cfg_free(&c);
+		error_set(err, path, 0, "", "out of memory");
+		return -1;
+	}
+	ld.path = path;
+	ld.dir = dir;
+	ld.err = err;
+
+	config_init(&lc);
+	config_set_include_dir(&lc, dir);
+	errno = 0;
+	if (config_read_file(&lc, path) == CONFIG_TRUE)
+		rc = load_group(
+		    &ld, config_root_setting(&lc), NULL, root_spec, &c);
+	else if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+		e = errno;
+		/* libconfig refuses a directory without setting errno. */
+		if (e == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			e = EISDIR;
+		else if (e == 0)
+			e = EIO;
+		/* XSI strerror_r; the GNU one would give "error N". */
+		if (strerror_r(e, why, sizeof(why)) != 0)
+			snprintf(why, sizeof(why), "error %d", e);
+		snprintf(msg, sizeof(msg), "cannot read file: %s", why);
+		error_set(err, path, 0, "", msg);
+		rc = -1;
+	} else {
+		report_path(&ld, config_error_file(&lc), file, sizeof(file));
+		error_set(err, file, config_error_line(&lc), "",
+		    config_error_text(&lc) ? config_error_text(&lc)
+					   : "syntax error");
+		rc = -1;
+	}
+	config_destroy(&lc);
+	free(dir);
+
+	if (rc == -1) {
+		cfg_free(&c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < CFG_LISTEN_MAX; i++)
+		free(c->listen[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * dst is overwritten, not freed first: pass an empty struct.  On failure
+ * dst is left empty.
+ */
+int
+cfg_copy(struct cfg *dst, const struct cfg *src)
+{
+	struct cfg c;
+	size_t i;
+
+	if (dst == src)
+		return 0;
+	c = *src;
+	memset(c.listen, 0, sizeof(c.listen));
+	c.nlisten = 0;
+	for (i = 0; i < src->nlisten && i < CFG_LISTEN_MAX; i++) {
+		if ((c.listen[i] = strdup(src->listen[i])) == NULL) {
+			cfg_free(&c);
+			memset(dst, 0, sizeof(*dst));
+			return -1;
+		}
+		c.nlisten = i + 1;
+	}
+	*dst = c;
+	return 0;
+}
+
+static int
+has_listen(const struct cfg *c, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i] != NULL && strcmp(c->listen[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Same set of addresses, in any order. */
+static int
+same_listen(const struct cfg *a, const struct cfg *b)
+{
+	size_t i;
+
+	if (a->nlisten != b->nlisten)
+		return 0;
+	for (i = 0; i < a->nlisten; i++)
+		if (a->listen[i] == NULL || !has_listen(b, a->listen[i]))
+			return 0;
+	for (i = 0; i < b->nlisten; i++)
+		if (b->listen[i] == NULL || !has_listen(a, b->listen[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Settings that need a restart: listen (compared as a set, so reordering
+ * does not count), workers, queue_size, backlog and log.target.  Names are
+ * listed in that order.  buf may be NULL when cap is 0; a short buffer
+ * gets a truncated, NUL-terminated list and the full count is returned.
+ */
+int
+cfg_diff_restart(
+    const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap)
+{
+	const char *names[5];
+	size_t i, n = 0, len = 0;
+	int r;
+
+	if (!same_listen(old, new_cfg))
+		names[n++] = "listen";
+	if (old->workers != new_cfg->workers)
+		names[n++] = "workers";
+	if (old->queue_size != new_cfg->queue_size)
+		names[n++] = "queue_size";
+	if (old->backlog != new_cfg->backlog)
+		names[n++] = "backlog";
+	if (old->log_target != new_cfg->log_target)
+		names[n++] = "log.target";
+
+	if (buf != NULL && cap > 0) {
+		buf[0] = '\0';
+		for (i = 0; i < n && len < cap; i++) {
+			r = snprintf(buf + len, cap - len, "%s%s",
+			    i == 0 ? "" : ", ", names[i]);
+			if (r < 0)
+				break;
+			len += (size_t)r;
+		}
+	}
+	return (int)n;
+}
+
+const char *
+cfg_log_level_str(enum cfg_log_level l)
+{
+	if ((unsigned)l < NITEMS(level_names))
+		return level_names[l];
+	return "unknown";
+}
+
+const char *
+cfg_log_target_str(enum cfg_log_target t)
+{
+	if ((unsigned)t < NITEMS(target_names))
+		return target_names[t];
+	return "unknown";
+}
+
+/* An append-only writer into a fixed buffer that remembers overflow. */
+struct out {
+	char *buf;
+	size_t cap;
+	size_t len;
+	int overflow;
+};
+
+static void out_printf(struct out *, const char *, ...) CFG_PRINTF(2, 3);
+
+static void
+out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= o->cap - o->len) {
+		o->overflow = 1;
+		return;
+	}
+	o->len += (size_t)r;
+}
+
+/* A libconfig string literal: quotes and backslashes escaped. */
+static void
+out_string(struct out *o, const char *s)
+{
+	out_printf(o, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			out_printf(o, "\\%c", *s);
+		else
+			out_printf(o, "%c", *s);
+	}
+	out_printf(o, "\"");
+}
+
+/* Milliseconds as seconds: "60" or "0.500". */
+static void
+out_seconds(struct out *o, const char *name, uint32_t ms)
+{
+	if (ms % 1000 == 0)
+		out_printf(
+		    o, "\t%s = %lu;\n", name, (unsigned long)(ms / 1000));
+	else
+		out_printf(o, "\t%s = %lu.%03lu;\n", name,
+		    (unsigned long)(ms / 1000), (unsigned long)(ms % 1000));
+}
+
+/*
+ * Write c as a libconfig file that cfg_load reads back to the same values.
+ * Returns 0, or -1 if buf is too small (it then holds a truncated,
+ * NUL-terminated prefix).
+ */
+int
+cfg_dump(const struct cfg *c, char *buf, size_t cap)
+{
+	struct out o = {buf, cap, 0, 0};
+	size_t i;
+
+	if (buf == NULL || cap == 0)
+		return -1;
+	buf[0] = '\0';
+
+	out_printf(&o, "listen = [ ");
+	for (i = 0; i < c->nlisten && i < CFG_LISTEN_MAX; i++) {
+		if (i > 0)
+			out_printf(&o, ", ");
+		out_string(&o, c->listen[i] ? c->listen[i] : "");
+	}
+	out_printf(&o, " ];\n");
+	out_printf(&o, "workers = %u;\n", c->workers);
+	out_printf(&o, "queue_size = %u;\n", c->queue_size);
+	out_printf(&o, "max_connections = %u;\n", c->max_connections);
+	out_printf(
+	    &o, "max_frame_size = %lu;\n", (unsigned long)c->max_frame_size);
+	out_printf(&o, "backlog = %d;\n", c->backlog);
+	out_printf(&o, "timeouts: {\n");
+	out_seconds(&o, "idle", c->idle_ms);
+	out_seconds(&o, "read", c->read_ms);
+	out_seconds(&o, "write", c->write_ms);
+	out_seconds(&o, "shutdown", c->shutdown_ms);
+	out_printf(&o, "};\n");
+	out_printf(&o, "tcp: {\n\tnodelay = %s;\n\tkeepalive = %s;\n};\n",
+	    c->tcp_nodelay ? "true" : "false",
+	    c->tcp_keepalive ? "true" : "false");
+	out_printf(&o, "log: {\n\tlevel = \"%s\";\n\ttarget = \"%s\";\n};\n",
+	    cfg_log_level_str(c->log_level), cfg_log_target_str(c->log_target));
+	return o.overflow ? -1 : 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * cfg: socketd's configuration, loaded from a libconfig file into a plain
+ * struct.
+ *
+ * This is the only module that includes <libconfig.h>; nothing outside it
+ * ever sees a libconfig type.  It knows nothing of sockets, threads or
+ * logging: errors come back in struct cfg_error for the caller to report.
+ *
+ * Return convention: 0 on success, -1 on error with *err filled in.
+ * A struct cfg owns its strings; cfg_free() releases them.  Loading is not
+ * thread-safe (libconfig is not): load in one thread, then publish the
+ * finished struct read-only.
+ */
+#ifndef SOCKETD_CFG_H
+#define SOCKETD_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_DEFAULT_PATH  "/etc/socketd.conf"
+#define CFG_LISTEN_MAX	  16
+#define CFG_WORKERS_MAX	  1024
+#define CFG_QUEUE_MAX	  1048576
+#define CFG_CONN_MAX	  10000000
+#define CFG_FRAME_MIN	  8
+#define CFG_FRAME_MAX	  (256u * 1024 * 1024)
+#define CFG_BACKLOG_MAX	  65535
+#define CFG_TIMEOUT_MAX_S 86400 /* one day */
+
+enum cfg_log_level {
+	CFG_LOG_ERROR = 0,
+	CFG_LOG_WARNING,
+	CFG_LOG_INFO,
+	CFG_LOG_DEBUG,
+};
+
+enum cfg_log_target {
+	CFG_LOG_STDERR = 0,
+	CFG_LOG_SYSLOG,
+};
+
+struct cfg {
+	char *listen[CFG_LISTEN_MAX]; /* "host:port" or "[v6]:port" */
+	size_t nlisten;
+	unsigned workers;	  /* 0 = one per online CPU */
+	unsigned queue_size;
+	unsigned max_connections;
+	uint32_t max_frame_size;  /* bytes of body */
+	int backlog;
+	/* Timeouts in milliseconds; 0 means none. */
+	uint32_t idle_ms;
+	uint32_t read_ms;
+	uint32_t write_ms;
+	uint32_t shutdown_ms;
+	int tcp_nodelay;
+	int tcp_keepalive;
+	enum cfg_log_level log_level;
+	enum cfg_log_target log_target;
+};
+
+struct cfg_error {
+	char file[256]; /* the file the error is in ("" if none) */
+	int line;	/* 0 when unknown */
+	char key[64];	/* the setting's path, "" if none */
+	char msg[256];	/* what is wrong */
+	char text[640]; /* the whole message: "file:line: key: msg" */
+};
+
+/* Fill *c with the documented defaults.  Allocates (the listen strings). */
+int cfg_defaults(struct cfg *c, struct cfg_error *err);
+
+/*
+ * Load path into *out.  Keys that are absent keep their defaults; unknown
+ * keys, wrong types and out-of-range values are errors naming the file,
+ * the line and the key.  On error *out is left empty (no need to free).
+ */
+int cfg_load(const char *path, struct cfg *out, struct cfg_error *err);
+
+/* Release what a struct cfg owns; accepts an empty or zeroed struct. */
+void cfg_free(struct cfg *c);
+
+/* Deep copy; 0 or -1 (out of memory). */
+int cfg_copy(struct cfg *dst, const struct cfg *src);
+
+/*
+ * Which settings differ between old and new that cannot change while
+ * running.  Writes a comma-separated list of key names ("listen, workers")
+ * into buf and returns how many keys differ (0: the new config can be
+ * applied live).
+ */
+int cfg_diff_restart(const struct cfg *old, const struct cfg *new_cfg,
+    char *buf, size_t cap);
+
+/* Names for log levels and targets ("info", "syslog"). */
+const char *cfg_log_level_str(enum cfg_log_level l);
+const char *cfg_log_target_str(enum cfg_log_target t);
+
+/* Write the effective configuration in the file's own syntax (for -t -v). */
+int cfg_dump(const struct cfg *c, char *buf, size_t cap);
+
+#endif /* SOCKETD_CFG_H */

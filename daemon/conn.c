@@ -1,0 +1,133 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+/* Smallest buffer we allocate: avoids regrowing for the next few bytes. */
+#define CONN_BUF_MIN 4096
+
+struct conn *
+conn_new(int fd)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->fd = fd;
+	c->io = &io_plain;
+	return c;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		c->io->close(c->fd, c->io_ctx);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Grow *buf so that it holds need bytes; double, starting at CONN_BUF_MIN. */
+static int
+grow(uint8_t **buf, uint32_t *cap, size_t need)
+{
+	size_t ncap = *cap ? *cap : CONN_BUF_MIN;
+	uint8_t *nb;
+
+	if (need <= *cap)
+		return 0;
+	if (need > UINT32_MAX)
+		return -1;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > UINT32_MAX)
+		ncap = UINT32_MAX;
+	if ((nb = realloc(*buf, ncap)) == NULL)
+		return -1;
+	*buf = nb;
+	*cap = (uint32_t)ncap;
+	return 0;
+}
+
+int
+conn_out_reserve(struct conn *c, size_t n)
+{
+	if (c->out_off > 0 && c->out_off + c->out_len + n > c->out_cap) {
+		memmove(c->out, c->out + c->out_off, c->out_len);
+		c->out_off = 0;
+	}
+	return grow(&c->out, &c->out_cap, (size_t)c->out_off + c->out_len + n);
+}
+
+int
+conn_in_append(struct conn *c, const uint8_t *p, size_t n)
+{
+	if (c->in_off > 0 && c->in_off + c->in_len + n > c->in_cap) {
+		memmove(c->in, c->in + c->in_off, c->in_len);
+		c->in_off = 0;
+	}
+	if (grow(&c->in, &c->in_cap, (size_t)c->in_off + c->in_len + n) != 0)
+		return -1;
+	memcpy(c->in + c->in_off + c->in_len, p, n);
+	c->in_len += (uint32_t)n;
+	return 0;
+}
+
+void
+conn_in_consume(struct conn *c, size_t n)
+{
+	c->in_off += (uint32_t)n;
+	c->in_len -= (uint32_t)n;
+	if (c->in_len == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_off = c->in_cap = 0;
+	}
+}
+
+void
+conn_out_consume(struct conn *c, size_t n)
+{
+	c->out_off += (uint32_t)n;
+	c->out_len -= (uint32_t)n;
+	if (c->out_len == 0) {
+		free(c->out);
+		c->out = NULL;
+		c->out_off = c->out_cap = 0;
+	}
+}
+
+void
+clist_push_tail(struct clist *l, struct conn *c, size_t off)
+{
+	struct clink *k = CLINK(c, off);
+
+	k->next = NULL;
+	k->prev = l->tail;
+	if (l->tail != NULL)
+		CLINK(l->tail, off)->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+	l->len++;
+}
+
+void
+clist_remove(struct clist *l, struct conn *c, size_t off)
+{
+	struct clink *k = CLINK(c, off);
+
+	if (k->prev != NULL)
+		CLINK(k->prev, off)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next != NULL)
+		CLINK(k->next, off)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	k->prev = k->next = NULL;
+	l->len--;
+}

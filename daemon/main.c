@@ -1,0 +1,301 @@
+/*
+ * socketd: a thread-pool request/response server speaking protocol v1.
+ *
+ * The main thread parses options, loads the configuration, binds the
+ * listeners, starts the worker pool and the acceptor thread, then waits
+ * for signals: SIGHUP reloads, SIGTERM and SIGINT stop gracefully.  It
+ * runs in the foreground; systemd (or any supervisor) keeps it running.
+ */
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "cfg.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+#include "worker.h"
+
+/* Descriptors beyond the connections: listeners, epoll, eventfds, lingers. */
+#define FD_RESERVE 512
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: socketd [-tVh] [-c file]\n"
+	    "  -c, --config FILE  configuration file (default %s)\n"
+	    "  -t, --test         check the configuration and exit\n"
+	    "  -V, --version      print the version and exit\n"
+	    "  -h, --help         print this help and exit\n",
+	    CFG_DEFAULT_PATH);
+}
+
+static void
+raise_nofile(unsigned max_connections)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the open file limit to %lu",
+			    (unsigned long)rl.rlim_max);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
+		log_warnx("max_connections %u does not fit in the open file "
+			  "limit %lu (need about %lu): connections past it "
+			  "are refused; raise LimitNOFILE / ulimit -n or lower "
+			  "max_connections",
+		    max_connections, (unsigned long)rl.rlim_cur,
+		    (unsigned long)need);
+}
+
+static unsigned
+worker_count(const struct cfg *c)
+{
+	long n;
+
+	if (c->workers > 0)
+		return c->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Keep the running values of settings that need a restart. */
+static int
+keep_restart_settings(struct cfg *nc, const struct cfg *cur)
+{
+	struct cfg tmp;
+	size_t i;
+
+	if (cfg_copy(&tmp, cur) != 0)
+		return -1;
+	for (i = 0; i < nc->nlisten; i++)
+		free(nc->listen[i]);
+	for (i = 0; i < tmp.nlisten; i++) {
+		nc->listen[i] = tmp.listen[i];
+		tmp.listen[i] = NULL;
+	}
+	nc->nlisten = tmp.nlisten;
+	tmp.nlisten = 0;
+	cfg_free(&tmp);
+	nc->workers = cur->workers;
+	nc->queue_size = cur->queue_size;
+	nc->backlog = cur->backlog;
+	nc->log_target = cur->log_target;
+	return 0;
+}
+
+static void
+reload(struct server *srv)
+{
+	struct cfg nc;
+	struct cfg_error err;
+	struct server_cfg *cur, *sc;
+	char names[256];
+
+	log_info("reloading %s", srv->cfg_path);
+	if (cfg_load(srv->cfg_path, &nc, &err) != 0) {
+		log_errx("reload failed: %s; the running configuration stays "
+			 "in force",
+		    err.text);
+		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	cur = server_cfg_get(srv);
+	if (cfg_diff_restart(&cur->c, &nc, names, sizeof(names)) > 0)
+		log_warnx("reload: %s changed; that needs a restart, so the "
+			  "running value stays in force",
+		    names);
+	if (nc.log_target != cur->c.log_target)
+		log_warnx("reload: log.target changed; that needs a restart, so "
+			  "the running value stays in force");
+	if (keep_restart_settings(&nc, &cur->c) != 0 ||
+	    (sc = server_cfg_new(&nc)) == NULL) {
+		server_cfg_put(cur);
+		cfg_free(&nc);
+		log_errx("reload failed: out of memory; the running "
+			 "configuration stays in force");
+		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	server_cfg_put(cur);
+	server_cfg_publish(srv, sc);
+	log_setlevel((enum log_level)nc.log_level);
+	pool_wake(srv->pool); /* new timeouts apply to idle workers too */
+	__atomic_add_fetch(&srv->reloads, 1, __ATOMIC_RELAXED);
+	log_info("reloaded %s", srv->cfg_path);
+}
+
+static int
+open_listeners(const struct cfg *c, struct listener *ls)
+{
+	char err[256];
+	size_t i, j;
+
+	for (i = 0; i < c->nlisten; i++) {
+		if (listener_open(c->listen[i], c->backlog, &ls[i], err,
+			sizeof(err)) != 0) {
+			log_errx("%s", err);
+			for (j = 0; j < i; j++)
+				close(ls[j].fd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+serve(struct server *srv, struct cfg *c)
+{
+	struct listener ls[CFG_LISTEN_MAX];
+	struct pool_params pp;
+	sigset_t sigs;
+	unsigned i;
+	int sig, rc;
+	size_t n = c->nlisten;
+
+	raise_nofile(c->max_connections);
+	if (open_listeners(c, ls) != 0)
+		return 1;
+
+	srv->nworkers = worker_count(c);
+	if ((srv->cfg = server_cfg_new(c)) == NULL)
+		fatalx("out of memory");
+	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
+	if (srv->workers == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < srv->nworkers; i++)
+		if (worker_init(&srv->workers[i], srv) != 0)
+			fatalx("out of memory");
+
+	/* Every thread inherits this mask; only sigwaitinfo() sees signals. */
+	sigfillset(&sigs);
+	sigdelset(&sigs, SIGSEGV);
+	sigdelset(&sigs, SIGBUS);
+	sigdelset(&sigs, SIGFPE);
+	sigdelset(&sigs, SIGILL);
+	sigdelset(&sigs, SIGABRT);
+	pthread_sigmask(SIG_SETMASK, &sigs, NULL);
+
+	memset(&pp, 0, sizeof(pp));
+	pp.workers = srv->nworkers;
+	pp.queue_size = srv->cfg->c.queue_size;
+	pp.name = "worker";
+	if ((rc = pool_create(&srv->pool, &pp, worker_main, srv)) != 0) {
+		errno = -rc;
+		fatal("cannot start %u worker threads", srv->nworkers);
+	}
+	if (acceptor_start(srv, ls, n) == NULL)
+		fatalx("cannot start the acceptor thread");
+	for (i = 0; i < n; i++)
+		log_info("listening on %s", ls[i].name);
+	log_info("socketd %s ready: %u workers, queue_size %u, "
+		 "max_connections %u",
+	    SOCKETD_VERSION, srv->nworkers, srv->cfg->c.queue_size,
+	    srv->cfg->c.max_connections);
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	for (;;) {
+		sig = sigwaitinfo(&sigs, NULL);
+		if (sig == -1)
+			continue; /* EINTR */
+		if (sig == SIGHUP) {
+			reload(srv);
+			continue;
+		}
+		break;
+	}
+
+	log_info("%s received: stopping; answering the requests already "
+		 "received",
+	    strsignal(sig));
+	__atomic_store_n(&srv->stop_mono_ms, now_mono_ms(), __ATOMIC_RELEASE);
+	acceptor_stop(srv->acc);
+	pool_stop(srv->pool);
+	pool_join(srv->pool);
+	log_info("stopped");
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct server srv;
+	struct cfg c;
+	struct cfg_error err;
+	const char *path = CFG_DEFAULT_PATH;
+	int ch, test = 0;
+
+	log_init("socketd", 0, LOG_LEVEL_INFO);
+	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("socketd %s\n", SOCKETD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "socketd: unexpected argument: %s\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	if (cfg_load(path, &c, &err) != 0) {
+		if (test)
+			fprintf(stderr, "socketd: %s\n", err.text);
+		else
+			log_errx("%s", err.text);
+		return 1;
+	}
+	if (test) {
+		printf("socketd: configuration file %s is OK\n", path);
+		cfg_free(&c);
+		return 0;
+	}
+	log_init("socketd", c.log_target == CFG_LOG_SYSLOG,
+	    (enum log_level)c.log_level);
+
+	srv.cfg_path = path;
+	pthread_mutex_init(&srv.cfg_mu, NULL);
+	srv.start_mono_ms = now_mono_ms();
+	srv.start_real_s = now_real_ns() / 1000000000u;
+	return serve(&srv, &c);
+}

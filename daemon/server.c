@@ -1,0 +1,172 @@
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "proto.h"
+#include "server.h"
+#include "worker.h"
+
+uint64_t
+now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct server_cfg *
+server_cfg_new(struct cfg *c)
+{
+	struct server_cfg *sc;
+
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	sc->c = *c; /* takes over the strings */
+	sc->refs = 1;
+	return sc;
+}
+
+struct server_cfg *
+server_cfg_get(struct server *s)
+{
+	struct server_cfg *sc;
+
+	pthread_mutex_lock(&s->cfg_mu);
+	sc = s->cfg;
+	__atomic_fetch_add(&sc->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->cfg_mu);
+	return sc;
+}
+
+void
+server_cfg_put(struct server_cfg *sc)
+{
+	if (sc == NULL)
+		return;
+	if (__atomic_sub_fetch(&sc->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		cfg_free(&sc->c);
+		free(sc);
+	}
+}
+
+void
+server_cfg_publish(struct server *s, struct server_cfg *sc)
+{
+	struct server_cfg *old;
+
+	pthread_mutex_lock(&s->cfg_mu);
+	old = s->cfg;
+	s->cfg = sc;
+	pthread_mutex_unlock(&s->cfg_mu);
+	__atomic_add_fetch(&s->cfg_gen, 1, __ATOMIC_RELEASE);
+	server_cfg_put(old);
+}
+
+uint64_t
+server_now_ns(void *arg)
+{
+	(void)arg;
+	return now_real_ns();
+}
+
+size_t
+server_info_text(void *arg, char *buf, size_t cap)
+{
+	struct server *s = arg;
+	struct server_cfg *sc = server_cfg_get(s);
+	size_t off = 0;
+
+	proto_kv_str(buf, cap, &off, "version", SOCKETD_VERSION);
+	proto_kv_u64(buf, cap, &off, "protocol", PROTO_VERSION);
+	proto_kv_u64(buf, cap, &off, "pid", (uint64_t)getpid());
+	proto_kv_u64(buf, cap, &off, "uptime_seconds",
+	    (now_mono_ms() - s->start_mono_ms) / 1000);
+	proto_kv_u64(buf, cap, &off, "started_unix", s->start_real_s);
+	proto_kv_u64(buf, cap, &off, "workers", s->nworkers);
+	proto_kv_u64(buf, cap, &off, "queue_size", sc->c.queue_size);
+	proto_kv_u64(buf, cap, &off, "max_connections", sc->c.max_connections);
+	proto_kv_u64(buf, cap, &off, "max_frame_size", sc->c.max_frame_size);
+	server_cfg_put(sc);
+	return off;
+}
+
+size_t
+server_stats_text(void *arg, char *buf, size_t cap)
+{
+	struct server *s = arg;
+	struct wstats sum = {0};
+	struct pool_stats ps;
+	const struct astats *as = &s->astats;
+	uint64_t rejected;
+	size_t off = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nworkers; i++) {
+		const struct wstats *w = &s->workers[i].st;
+
+		sum.requests += STAT_GET(w->requests);
+		sum.bytes_received += STAT_GET(w->bytes_received);
+		sum.bytes_sent += STAT_GET(w->bytes_sent);
+		sum.timeouts_idle += STAT_GET(w->timeouts_idle);
+		sum.timeouts_read += STAT_GET(w->timeouts_read);
+		sum.timeouts_write += STAT_GET(w->timeouts_write);
+		sum.timeouts_shutdown += STAT_GET(w->timeouts_shutdown);
+		sum.too_large += STAT_GET(w->too_large);
+		sum.bad_request += STAT_GET(w->bad_request);
+		sum.unknown_opcode += STAT_GET(w->unknown_opcode);
+		sum.bad_version += STAT_GET(w->bad_version);
+		sum.output_throttled += STAT_GET(w->output_throttled);
+		sum.resets += STAT_GET(w->resets);
+	}
+	pool_stats(s->pool, &ps);
+	rejected = STAT_GET(as->rejected_max_conn) +
+	    STAT_GET(as->rejected_no_fd);
+
+#define KV(name, v) proto_kv_u64(buf, cap, &off, name, v)
+	KV("connections_current",
+	    (uint64_t)__atomic_load_n(&s->conns_current, __ATOMIC_RELAXED));
+	KV("connections_total", STAT_GET(as->accepted) + rejected);
+	KV("connections_accepted", STAT_GET(as->accepted));
+	KV("connections_rejected", rejected);
+	KV("rejected_max_connections", STAT_GET(as->rejected_max_conn));
+	KV("rejected_no_descriptors", STAT_GET(as->rejected_no_fd));
+	KV("rejected_dropped", STAT_GET(as->rejected_dropped));
+	KV("requests_total", sum.requests);
+	KV("bytes_received", sum.bytes_received);
+	KV("bytes_sent", sum.bytes_sent);
+	KV("errors_bad_request", sum.bad_request);
+	KV("errors_unknown_opcode", sum.unknown_opcode);
+	KV("errors_unsupported_version", sum.bad_version);
+	KV("errors_too_large", sum.too_large);
+	KV("connections_reset", sum.resets);
+	KV("timeouts_idle", sum.timeouts_idle);
+	KV("timeouts_read", sum.timeouts_read);
+	KV("timeouts_write", sum.timeouts_write);
+	KV("timeouts_shutdown", sum.timeouts_shutdown);
+	KV("output_throttled", sum.output_throttled);
+	KV("queue_depth", ps.depth);
+	KV("queue_high_water", ps.high_water);
+	KV("queue_full", ps.refused);
+	KV("accept_paused_now", STAT_GET(as->paused_now));
+	KV("accept_paused_no_descriptors", STAT_GET(as->paused_fd));
+	KV("accept_paused_queue_full", STAT_GET(as->paused_queue));
+	KV("accept_paused_ms", STAT_GET(as->paused_ms));
+	KV("accept_errors", STAT_GET(as->accept_errors));
+	KV("reloads", __atomic_load_n(&s->reloads, __ATOMIC_RELAXED));
+	KV("reload_failures",
+	    __atomic_load_n(&s->reload_failures, __ATOMIC_RELAXED));
+	KV("uptime_seconds", (now_mono_ms() - s->start_mono_ms) / 1000);
+#undef KV
+	return off;
+}

@@ -1,0 +1,109 @@
+/*
+ * server: the running daemon's shared state: the current configuration,
+ * the pool, the acceptor and the counters that STATS reports.
+ *
+ * Configuration: the current config is an immutable, refcounted struct
+ * server_cfg.  server_cfg_get() takes a reference under cfg_mu (a leaf
+ * lock held for a pointer copy and an increment); the reload path builds a
+ * new one, swaps it in under cfg_mu and bumps cfg_gen, so a worker notices
+ * a reload with one relaxed load per loop iteration and takes the new
+ * reference then.  The old config is freed by whoever drops the last
+ * reference (OpenBSD's "parse new, then purge old").
+ *
+ * Counters: each thread owns its counters (struct wstats in each worker,
+ * struct astats in the acceptor) and updates them with relaxed atomic
+ * stores; STATS sums them with relaxed loads.  No lock and no locked
+ * instruction is on the request path.  Only connections_current is a
+ * shared atomic (the acceptor checks it against max_connections), and it
+ * changes once per connection, not per request.
+ */
+#ifndef SOCKETD_SERVER_H
+#define SOCKETD_SERVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "pool.h"
+
+struct server_cfg {
+	struct cfg c;
+	int refs; /* atomic */
+};
+
+/* One thread writes, any thread reads: single-writer relaxed counters. */
+#define STAT_ADD(field, n)                                                   \
+	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+#define STAT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define STAT_GET(field)	   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct wstats {
+	uint64_t connections;	/* connections this worker took */
+	uint64_t connections_now;
+	uint64_t requests;
+	uint64_t bytes_received;
+	uint64_t bytes_sent;
+	uint64_t timeouts_idle;
+	uint64_t timeouts_read;
+	uint64_t timeouts_write;
+	uint64_t timeouts_shutdown;
+	uint64_t too_large;
+	uint64_t bad_request;
+	uint64_t unknown_opcode;
+	uint64_t bad_version;
+	uint64_t output_throttled; /* reading paused for the output cap */
+	uint64_t resets;	   /* connections lost to an I/O error */
+} __attribute__((aligned(64)));
+
+struct astats {
+	uint64_t accepted;
+	uint64_t rejected_max_conn; /* BUSY: max_connections */
+	uint64_t rejected_no_fd;    /* BUSY: EMFILE/ENFILE, spare fd */
+	uint64_t rejected_dropped;  /* closed without an answer */
+	uint64_t paused_fd;	    /* times accepting paused: no fd */
+	uint64_t paused_queue;	    /* times accepting paused: queue full */
+	uint64_t paused_ms;	    /* total time paused */
+	uint64_t paused_now;	    /* 1 while paused */
+	uint64_t accept_errors;
+} __attribute__((aligned(64)));
+
+struct worker;
+struct acceptor;
+
+struct server {
+	const char *cfg_path;
+	pthread_mutex_t cfg_mu; /* protects cfg; leaf lock */
+	struct server_cfg *cfg;
+	uint64_t cfg_gen; /* atomic; bumped after each swap */
+
+	struct pool *pool;
+	struct worker *workers; /* nworkers of them, indexed like the pool */
+	unsigned nworkers;
+	struct acceptor *acc;
+
+	int conns_current; /* atomic */
+	struct astats astats;
+	uint64_t reloads, reload_failures; /* main thread only */
+	uint64_t start_mono_ms;
+	uint64_t start_real_s;
+	uint64_t stop_mono_ms; /* atomic; 0 until shutdown starts */
+};
+
+/* Take and drop a reference to the current configuration. */
+struct server_cfg *server_cfg_get(struct server *s);
+void server_cfg_put(struct server_cfg *sc);
+/* Publish a new configuration (takes ownership of the reference). */
+void server_cfg_publish(struct server *s, struct server_cfg *sc);
+/* Wrap a loaded cfg in a refcounted server_cfg (refs = 1), or NULL. */
+struct server_cfg *server_cfg_new(struct cfg *c);
+
+uint64_t now_mono_ms(void);
+uint64_t now_real_ns(void);
+
+/* STATS and INFO text (proto_ctx callbacks; arg is the struct server). */
+size_t server_stats_text(void *arg, char *buf, size_t cap);
+size_t server_info_text(void *arg, char *buf, size_t cap);
+uint64_t server_now_ns(void *arg);
+
+#endif /* SOCKETD_SERVER_H */

@@ -1,0 +1,676 @@
+/*
+ * The worker event loop.
+ *
+ * Life of a connection on a worker
+ *   take from the pool -> registered for EPOLLIN, on the `all` list
+ *   readable: one read(2) into the worker's scratch buffer; the complete
+ *     frames in it are answered at once into the scratch output buffer,
+ *     which is written with one send(2).  Only what is left over (a partial
+ *     frame, output the socket did not take) is copied into buffers the
+ *     connection owns, and those are freed as soon as they are empty.
+ *   fairness: at most REQ_BUDGET requests are answered per turn; a
+ *     connection with more complete frames buffered goes on the ready list
+ *     and gets its next turn after the other connections' events.
+ *   back-pressure: when OUT_HIGH bytes of output are pending the worker
+ *     stops answering and stops reading from that connection (EPOLLIN off)
+ *     until the peer reads; the write timeout bounds how long that lasts.
+ *   closing after an answer we must not destroy (TOO_LARGE, shutdown):
+ *     flush, shutdown(SHUT_WR), then discard input until EOF or LINGER_MS
+ *     (Apache's lingering close) so that close(2) sends FIN, not RST.
+ *
+ * Timeouts: each timer list is ordered by its timestamp because entries
+ * are appended with the current time and moved to the tail when it is
+ * refreshed; so checking a list costs only its expired head, and the
+ * durations are read from the config in force at check time (a reload
+ * that changes a timeout applies to existing connections at once).
+ */
+#include <sys/epoll.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "log.h"
+#include "worker.h"
+
+#define RBUF_SIZE  (64 * 1024)	/* one read(2) at most */
+#define OBUF_INIT  (64 * 1024)	/* scratch output, grows for big answers */
+#define OUT_HIGH   (256 * 1024) /* pending output that pauses a connection */
+#define REQ_BUDGET 64		/* requests per connection per turn */
+#define LINGER_MS  2000		/* lingering close, as Apache's */
+#define MAX_EVENTS 256
+
+#define OFF(field) offsetof(struct conn, field)
+#define CLOSED	   (-2) /* the connection was closed and freed */
+
+static void conn_close(struct worker *w, struct conn *c);
+
+static void
+set_events(struct worker *w, struct conn *c)
+{
+	struct epoll_event ev;
+	uint32_t want_in, want_out;
+
+	want_in = !(c->flags & (CONN_EOF | CONN_DRAIN | CONN_THROTTLED |
+			CONN_CLOSE)) ||
+	    (c->flags & CONN_LINGER);
+	want_out = c->out_len > 0;
+	if (want_in == !(c->flags & CONN_NO_IN) &&
+	    want_out == !!(c->flags & CONN_WANT_OUT))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
+	ev.data.ptr = c;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		log_warn("epoll_ctl on connection %d", c->fd);
+		return;
+	}
+	c->flags &= ~(uint32_t)(CONN_NO_IN | CONN_WANT_OUT);
+	if (!want_in)
+		c->flags |= CONN_NO_IN;
+	if (want_out)
+		c->flags |= CONN_WANT_OUT;
+}
+
+/* Output goes to the scratch buffer unless the connection already queues. */
+static uint8_t *
+out_room(struct worker *w, struct conn *c, size_t need)
+{
+	uint8_t *nb;
+	size_t ncap;
+
+	if (c->out_len > 0) {
+		if (conn_out_reserve(c, need) != 0)
+			return NULL;
+		return c->out + c->out_off + c->out_len;
+	}
+	if (w->obuf_len + need > w->obuf_cap) {
+		ncap = w->obuf_cap;
+		while (ncap < w->obuf_len + need)
+			ncap *= 2;
+		if ((nb = realloc(w->obuf, ncap)) == NULL)
+			return NULL;
+		w->obuf = nb;
+		w->obuf_cap = ncap;
+	}
+	return w->obuf + w->obuf_len;
+}
+
+static void
+out_commit(struct worker *w, struct conn *c, size_t n)
+{
+	if (c->out_len > 0)
+		c->out_len += (uint32_t)n;
+	else
+		w->obuf_len += n;
+}
+
+static size_t
+out_pending(const struct worker *w, const struct conn *c)
+{
+	return c->out_len > 0 ? c->out_len : w->obuf_len;
+}
+
+/* The answer to a frame the decoder refused. */
+static size_t
+decode_error(struct worker *w, const struct proto_req *req,
+    enum proto_status st, size_t frame_len, const uint8_t *frame,
+    uint8_t *out, size_t cap)
+{
+	char msg[128];
+
+	switch (st) {
+	case PROTO_TOO_LARGE:
+		STAT_ADD(w->st.too_large, 1);
+		snprintf(msg, sizeof(msg),
+		    "frame of %lu bytes exceeds max_frame_size %lu",
+		    (unsigned long)proto_get_u32(frame),
+		    (unsigned long)w->sc->c.max_frame_size);
+		break;
+	case PROTO_UNSUPPORTED_VERSION:
+		STAT_ADD(w->st.bad_version, 1);
+		snprintf(msg, sizeof(msg), "unsupported protocol version %u",
+		    req->version);
+		break;
+	default:
+		STAT_ADD(w->st.bad_request, 1);
+		if (frame_len < PROTO_FRAME_MIN)
+			snprintf(msg, sizeof(msg),
+			    "frame body of %lu bytes is shorter than the "
+			    "8-byte header",
+			    (unsigned long)(frame_len - PROTO_LEN_SIZE));
+		else
+			snprintf(msg, sizeof(msg), "flags must be zero");
+		break;
+	}
+	return proto_error(req, st, msg, out, cap);
+}
+
+/*
+ * Answer the complete frames at data[0..len), at most REQ_BUDGET of them
+ * and until OUT_HIGH bytes are pending.  Returns the bytes consumed; sets
+ * *more when a complete frame was left for a later turn.
+ */
+static size_t
+serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
+    int *more)
+{
+	size_t off = 0, used, need, n;
+	unsigned budget = REQ_BUDGET;
+	struct proto_req req;
+	enum proto_status st, sent;
+	uint8_t *p;
+
+	*more = 0;
+	while (off < len) {
+		st = proto_decode_req(data + off, len - off,
+		    w->sc->c.max_frame_size, &req, &used);
+		if (st == PROTO_AGAIN)
+			break;
+		if (budget == 0 || out_pending(w, c) >= OUT_HIGH) {
+			*more = 1;
+			break;
+		}
+		budget--;
+		need = st == PROTO_OK ? proto_resp_bound(&req)
+				      : PROTO_FRAME_MIN + PROTO_TEXT_MAX;
+		if ((p = out_room(w, c, need)) == NULL) {
+			log_warnx("connection %d: out of memory for a %lu-byte "
+				  "answer; closing it",
+			    c->fd, (unsigned long)need);
+			c->flags |= CONN_CLOSE;
+			return len;
+		}
+		if (st == PROTO_OK) {
+			n = proto_handle(&req, &w->pctx, p, need, &sent);
+			if (sent == PROTO_UNKNOWN_OPCODE)
+				STAT_ADD(w->st.unknown_opcode, 1);
+			else if (sent == PROTO_BAD_REQUEST)
+				STAT_ADD(w->st.bad_request, 1);
+		} else {
+			n = decode_error(w, &req, st, used, data + off, p, need);
+		}
+		out_commit(w, c, n);
+		STAT_ADD(w->st.requests, 1);
+		if (st == PROTO_TOO_LARGE) {
+			/* The stream cannot be resynchronised: answer, close. */
+			c->flags |= CONN_CLOSE;
+			return len;
+		}
+		off += used;
+	}
+	return off;
+}
+
+/* Write pending output.  Returns -1 if the connection died. */
+static int
+flush(struct worker *w, struct conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+	ssize_t n;
+
+	if (w->obuf_len > 0) {
+		p = w->obuf;
+		len = w->obuf_len;
+	} else if (c->out_len > 0) {
+		p = c->out + c->out_off;
+		len = c->out_len;
+	} else {
+		return 0;
+	}
+	n = c->io->write(c->fd, c->io_ctx, p, len);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			w->obuf_len = 0;
+			STAT_ADD(w->st.resets, 1);
+			log_debug("connection %d: send: %s", c->fd,
+			    strerror(errno));
+			return -1;
+		}
+		n = 0;
+	}
+	STAT_ADD(w->st.bytes_sent, (uint64_t)n);
+	if (n > 0) {
+		c->t_active = w->now;
+		clist_remove(&w->all, c, OFF(l_all));
+		clist_push_tail(&w->all, c, OFF(l_all));
+	}
+	if (w->obuf_len > 0) {
+		if ((size_t)n < len) {
+			/* Keep what the socket did not take, in order. */
+			if (conn_out_reserve(c, len - (size_t)n) != 0) {
+				w->obuf_len = 0;
+				log_warnx("connection %d: out of memory for "
+					  "pending output; closing it",
+				    c->fd);
+				return -1;
+			}
+			memcpy(c->out, p + n, len - (size_t)n);
+			c->out_len = (uint32_t)(len - (size_t)n);
+		}
+		w->obuf_len = 0;
+	} else {
+		conn_out_consume(c, (size_t)n);
+	}
+	return 0;
+}
+
+static int
+begin_linger(struct worker *w, struct conn *c)
+{
+	c->flags |= CONN_LINGER;
+	if (c->flags & CONN_IN_RD) {
+		clist_remove(&w->rd, c, OFF(l_rd));
+		c->flags &= ~(uint32_t)CONN_IN_RD;
+	}
+	if (c->in_len > 0)
+		conn_in_consume(c, c->in_len);
+	if (c->io->shutdown_wr(c->fd, c->io_ctx) == -1 ||
+	    (c->flags & CONN_EOF)) {
+		/* Nothing more can arrive (or be sent): close at once. */
+		conn_close(w, c);
+		return CLOSED;
+	}
+	c->t_linger = w->now;
+	clist_push_tail(&w->lg, c, OFF(l_lg));
+	c->flags |= CONN_IN_LG;
+	set_events(w, c);
+	return 0;
+}
+
+/*
+ * After input was served: flush, then settle the connection's state:
+ * timers, ready list, back-pressure and whether it is finished.
+ */
+static int
+settle(struct worker *w, struct conn *c, int more, int consumed_any)
+{
+	if (flush(w, c) != 0) {
+		conn_close(w, c);
+		return CLOSED;
+	}
+	/* Write timer: from the moment output became pending. */
+	if (c->out_len > 0 && !(c->flags & CONN_IN_WR)) {
+		c->t_write = w->now;
+		clist_push_tail(&w->wr, c, OFF(l_wr));
+		c->flags |= CONN_IN_WR;
+	} else if (c->out_len == 0 && (c->flags & CONN_IN_WR)) {
+		clist_remove(&w->wr, c, OFF(l_wr));
+		c->flags &= ~(uint32_t)CONN_IN_WR;
+	}
+	/* Back-pressure: stop reading while the peer does not read. */
+	if (c->out_len >= OUT_HIGH) {
+		if (!(c->flags & CONN_THROTTLED))
+			STAT_ADD(w->st.output_throttled, 1);
+		c->flags |= CONN_THROTTLED;
+	} else {
+		c->flags &= ~(uint32_t)CONN_THROTTLED;
+	}
+	/* Read timer: from the first byte of a pending partial frame. */
+	if (c->in_len > 0 && !more && !(c->flags & (CONN_EOF | CONN_DRAIN))) {
+		if ((c->flags & CONN_IN_RD) && consumed_any) {
+			clist_remove(&w->rd, c, OFF(l_rd));
+			c->flags &= ~(uint32_t)CONN_IN_RD;
+		}
+		if (!(c->flags & CONN_IN_RD)) {
+			c->t_read = w->now;
+			clist_push_tail(&w->rd, c, OFF(l_rd));
+			c->flags |= CONN_IN_RD;
+		}
+	} else if (c->flags & CONN_IN_RD) {
+		clist_remove(&w->rd, c, OFF(l_rd));
+		c->flags &= ~(uint32_t)CONN_IN_RD;
+	}
+	/* More complete frames and room to answer them: another turn. */
+	if (more && c->out_len < OUT_HIGH && !(c->flags & CONN_READY)) {
+		clist_push_tail(&w->ready, c, OFF(l_rdy));
+		c->flags |= CONN_READY;
+	}
+	if (c->out_len == 0 && !more) {
+		if (c->flags & (CONN_CLOSE | CONN_DRAIN))
+			return begin_linger(w, c);
+		if (c->flags & CONN_EOF) {
+			/* Half-closed and everything answered. */
+			conn_close(w, c);
+			return CLOSED;
+		}
+	}
+	set_events(w, c);
+	return 0;
+}
+
+/* Serve what the connection has buffered; 0 or CLOSED. */
+static int
+serve_buffered(struct worker *w, struct conn *c)
+{
+	size_t used = 0;
+	int more = 0;
+
+	if (c->in_len > 0 && !(c->flags & (CONN_CLOSE | CONN_LINGER))) {
+		used = serve(w, c, c->in + c->in_off, c->in_len, &more);
+		conn_in_consume(c, used);
+	}
+	if ((c->flags & (CONN_EOF | CONN_DRAIN)) && !more && c->in_len > 0)
+		conn_in_consume(c, c->in_len); /* a partial frame: no answer */
+	return settle(w, c, more, used > 0);
+}
+
+/* Read once and serve; the read(2) result, or CLOSED. */
+static ssize_t
+read_and_serve(struct worker *w, struct conn *c)
+{
+	size_t used;
+	ssize_t n;
+	int more = 0;
+
+	n = c->io->read(c->fd, c->io_ctx, w->rbuf, RBUF_SIZE);
+	if (n > 0) {
+		STAT_ADD(w->st.bytes_received, (uint64_t)n);
+		c->t_active = w->now;
+		clist_remove(&w->all, c, OFF(l_all));
+		clist_push_tail(&w->all, c, OFF(l_all));
+		if (c->flags & (CONN_LINGER | CONN_CLOSE))
+			return n; /* discarded */
+		if (c->in_len > 0) {
+			if (conn_in_append(c, w->rbuf, (size_t)n) != 0)
+				goto nomem;
+			return serve_buffered(w, c) == CLOSED ? CLOSED : n;
+		}
+		used = serve(w, c, w->rbuf, (size_t)n, &more);
+		if (used < (size_t)n && !(c->flags & CONN_CLOSE) &&
+		    conn_in_append(c, w->rbuf + used, (size_t)n - used) != 0)
+			goto nomem;
+		return settle(w, c, more, used > 0) == CLOSED ? CLOSED : n;
+	}
+	if (n == 0) {
+		if (c->flags & CONN_LINGER) {
+			conn_close(w, c);
+			return CLOSED;
+		}
+		c->flags |= CONN_EOF;
+		return serve_buffered(w, c);
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return -1;
+	STAT_ADD(w->st.resets, 1);
+	log_debug("connection %d: read: %s", c->fd, strerror(errno));
+	w->obuf_len = 0;
+	conn_close(w, c);
+	return CLOSED;
+nomem:
+	log_warnx("connection %d: out of memory for buffered input; closing it",
+	    c->fd);
+	w->obuf_len = 0;
+	conn_close(w, c);
+	return CLOSED;
+}
+
+static void
+conn_close(struct worker *w, struct conn *c)
+{
+	clist_remove(&w->all, c, OFF(l_all));
+	if (c->flags & CONN_IN_RD)
+		clist_remove(&w->rd, c, OFF(l_rd));
+	if (c->flags & CONN_IN_WR)
+		clist_remove(&w->wr, c, OFF(l_wr));
+	if (c->flags & CONN_IN_LG)
+		clist_remove(&w->lg, c, OFF(l_lg));
+	if (c->flags & CONN_READY)
+		clist_remove(&w->ready, c, OFF(l_rdy));
+	conn_free(c); /* close(2) also takes it out of the epoll set */
+	STAT_ADD(w->st.connections_now, (uint64_t)-1);
+	__atomic_fetch_sub(&w->srv->conns_current, 1, __ATOMIC_RELAXED);
+	acceptor_conn_closed(w->srv->acc);
+}
+
+static void
+on_event(struct worker *w, struct conn *c, uint32_t events)
+{
+	if ((events & EPOLLOUT) && c->out_len > 0) {
+		if (flush(w, c) != 0) {
+			conn_close(w, c);
+			return;
+		}
+		/* Room again: answer what waited for it. */
+		(void)serve_buffered(w, c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (c->flags & CONN_NO_IN && !(events & (EPOLLHUP | EPOLLERR)))
+			return;
+		(void)read_and_serve(w, c);
+	}
+}
+
+/* Start draining one connection: read what has arrived, answer, close. */
+static void
+drain_conn(struct worker *w, struct conn *c)
+{
+	ssize_t n;
+	int i;
+
+	if (c->flags & (CONN_DRAIN | CONN_LINGER | CONN_CLOSE))
+		return;
+	/* Whatever the kernel already holds counts as received. */
+	for (i = 0; i < 64; i++) {
+		n = read_and_serve(w, c);
+		if (n == CLOSED)
+			return;
+		if (n != RBUF_SIZE || (c->flags & (CONN_EOF | CONN_CLOSE)))
+			break;
+	}
+	c->flags |= CONN_DRAIN;
+	(void)serve_buffered(w, c);
+}
+
+static int
+adopt(struct worker *w, struct conn *c)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	c->t_active = w->now;
+	clist_push_tail(&w->all, c, OFF(l_all));
+	STAT_ADD(w->st.connections, 1);
+	STAT_ADD(w->st.connections_now, 1);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+		log_warn("epoll_ctl: cannot watch connection %d", c->fd);
+		conn_close(w, c);
+		return CLOSED;
+	}
+	return 0;
+}
+
+static void
+take_new(struct worker *w)
+{
+	void *item;
+
+	while (pool_worker_take(w->pw, &item) == 0) {
+		struct conn *c = item;
+
+		if (adopt(w, c) == 0 && w->draining)
+			drain_conn(w, c);
+	}
+}
+
+static void
+refresh_cfg(struct worker *w)
+{
+	uint64_t g = __atomic_load_n(&w->srv->cfg_gen, __ATOMIC_ACQUIRE);
+
+	if (g == w->gen)
+		return;
+	server_cfg_put(w->sc);
+	w->sc = server_cfg_get(w->srv);
+	w->gen = g;
+}
+
+/*
+ * Close the expired connections at the head of one timer list (their
+ * timestamp at offset stamp in struct conn); lower *next to the next
+ * deadline.  dur 0 means no timeout.
+ */
+static void
+expire_list(struct worker *w, struct clist *l, size_t stamp, uint64_t dur,
+    uint64_t *counter, uint64_t *next)
+{
+	struct conn *c;
+	uint64_t t;
+
+	if (dur == 0)
+		return;
+	while ((c = l->head) != NULL) {
+		t = *(uint64_t *)((char *)c + stamp) + dur;
+		if (t > w->now) {
+			if (t < *next)
+				*next = t;
+			return;
+		}
+		if (counter != NULL) {
+			STAT_ADD(*counter, 1);
+			log_debug("connection %d: timed out", c->fd);
+		}
+		conn_close(w, c);
+	}
+}
+
+/* Close what has expired; return ms to the next deadline or -1. */
+static int
+expire(struct worker *w)
+{
+	const struct cfg *cf = &w->sc->c;
+	uint64_t next = UINT64_MAX;
+	struct conn *c;
+
+	expire_list(w, &w->rd, OFF(t_read), cf->read_ms,
+	    &w->st.timeouts_read, &next);
+	expire_list(w, &w->wr, OFF(t_write), cf->write_ms,
+	    &w->st.timeouts_write, &next);
+	expire_list(w, &w->lg, OFF(t_linger), LINGER_MS, NULL,
+	    &next);
+	expire_list(w, &w->all, OFF(t_active), cf->idle_ms,
+	    &w->st.timeouts_idle, &next);
+	if (w->draining && w->drain_deadline != 0) {
+		if (w->now >= w->drain_deadline) {
+			while ((c = w->all.head) != NULL) {
+				STAT_ADD(w->st.timeouts_shutdown, 1);
+				conn_close(w, c);
+			}
+		} else if (w->drain_deadline < next) {
+			next = w->drain_deadline;
+		}
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	/* Round up so that we wake after the deadline, not just before. */
+	return next - w->now > 60000 ? 60000 : (int)(next - w->now) + 1;
+}
+
+static void
+start_drain(struct worker *w)
+{
+	struct conn *c, *nx;
+	uint64_t stop;
+	size_t n;
+
+	w->draining = 1;
+	stop = __atomic_load_n(&w->srv->stop_mono_ms, __ATOMIC_ACQUIRE);
+	if (w->sc->c.shutdown_ms > 0)
+		w->drain_deadline = (stop ? stop : w->now) + w->sc->c.shutdown_ms;
+	take_new(w);
+	/* drain_conn may move c to the tail of `all`: walk a fixed count. */
+	for (c = w->all.head, n = w->all.len; c != NULL && n > 0; c = nx, n--) {
+		nx = c->l_all.next;
+		drain_conn(w, c);
+	}
+}
+
+int
+worker_init(struct worker *w, struct server *srv)
+{
+	memset(w, 0, sizeof(*w));
+	w->srv = srv;
+	w->epfd = -1;
+	w->rbuf = malloc(RBUF_SIZE);
+	w->obuf = malloc(OBUF_INIT);
+	w->obuf_cap = OBUF_INIT;
+	if (w->rbuf == NULL || w->obuf == NULL) {
+		worker_fini(w);
+		return -1;
+	}
+	w->pctx.now_ns = server_now_ns;
+	w->pctx.info = server_info_text;
+	w->pctx.stats = server_stats_text;
+	w->pctx.arg = srv;
+	return 0;
+}
+
+void
+worker_fini(struct worker *w)
+{
+	free(w->rbuf);
+	free(w->obuf);
+	w->rbuf = w->obuf = NULL;
+}
+
+void
+worker_main(struct pool_worker *pw, void *arg)
+{
+	struct server *srv = arg;
+	struct worker *w = &srv->workers[pool_worker_index(pw)];
+	struct epoll_event evs[MAX_EVENTS], ev;
+	struct conn *c;
+	int i, n, timeout;
+
+	w->pw = pw;
+	w->now = now_mono_ms();
+	w->gen = __atomic_load_n(&srv->cfg_gen, __ATOMIC_ACQUIRE);
+	w->sc = server_cfg_get(srv);
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("worker %u: epoll_create1", pool_worker_index(pw));
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL; /* the pool's eventfd */
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, pool_worker_fd(pw), &ev) == -1)
+		fatal("worker %u: epoll_ctl", pool_worker_index(pw));
+
+	for (;;) {
+		timeout = expire(w);
+		if (w->ready.head != NULL)
+			timeout = 0;
+		if (w->draining && w->all.head == NULL)
+			break;
+		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		if (n == -1 && errno != EINTR)
+			fatal("worker %u: epoll_wait", pool_worker_index(pw));
+		w->now = now_mono_ms();
+		refresh_cfg(w);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL)
+				take_new(w);
+			else
+				on_event(w, evs[i].data.ptr, evs[i].events);
+		}
+		/* One more turn for each connection that still has work. */
+		n = (int)w->ready.len;
+		while (n-- > 0 && (c = w->ready.head) != NULL) {
+			clist_remove(&w->ready, c, OFF(l_rdy));
+			c->flags &= ~(uint32_t)CONN_READY;
+			serve_buffered(w, c);
+		}
+		if (!w->draining && pool_worker_stopping(pw))
+			start_drain(w);
+		else if (w->draining)
+			take_new(w);
+	}
+	close(w->epfd);
+	server_cfg_put(w->sc);
+	w->sc = NULL;
+}

@@ -1,0 +1,49 @@
+/*
+ * worker: the body of each pool thread, an epoll loop over the
+ * non-blocking connections handed to it (memcached's model).  A request is
+ * read, decoded, handled and answered on this one thread.
+ */
+#ifndef SOCKETD_WORKER_H
+#define SOCKETD_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "pool.h"
+#include "proto.h"
+#include "server.h"
+
+struct worker {
+	struct server *srv;
+	struct pool_worker *pw;
+	int epfd;
+	struct server_cfg *sc; /* our reference to the config in force */
+	uint64_t gen;
+	uint64_t now; /* monotonic ms, read once per loop iteration */
+
+	/* Timer lists, each ordered by its timestamp (see conn.h). */
+	struct clist all; /* every connection, by t_active: idle timeout */
+	struct clist rd;  /* partial frame pending, by t_read */
+	struct clist wr;  /* output pending, by t_write */
+	struct clist lg;  /* lingering after our FIN, by t_linger */
+	struct clist ready; /* complete frames buffered, not yet answered */
+
+	uint8_t *rbuf; /* scratch input for one read */
+	uint8_t *obuf; /* scratch output for one batch of responses */
+	size_t obuf_len, obuf_cap;
+
+	struct proto_ctx pctx;
+	int draining;
+	uint64_t drain_deadline; /* 0: none */
+	struct wstats st;
+};
+
+/* Allocate the workers' state (before the pool starts); 0 or -1. */
+int worker_init(struct worker *w, struct server *srv);
+void worker_fini(struct worker *w);
+
+/* pool_worker_fn: arg is the struct server. */
+void worker_main(struct pool_worker *pw, void *arg);
+
+#endif /* SOCKETD_WORKER_H */

@@ -1,0 +1,905 @@
+/*
+ * Unit tests for config/: loading, defaults, errors, diff and dump.
+ *
+ * Config files live in tests/data/cfg: valid-*.conf must load,
+ * invalid-*.conf must fail, and each invalid case below names the line,
+ * the key and a fragment of the message it expects.
+ */
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "cfg.h"
+
+#define DATA_DIR    SOCKETD_TEST_DATA "/cfg"
+#define DATA(name)  DATA_DIR "/" name
+#define SAMPLE_PATH SOCKETD_TEST_DATA "/../../config/socketd.conf"
+#define ENOENT_MSG  "cannot read file: No such file or directory"
+
+static void
+assert_cfg_equal(const struct cfg *a, const struct cfg *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nlisten, b->nlisten);
+	for (i = 0; i < a->nlisten; i++)
+		assert_string_equal(a->listen[i], b->listen[i]);
+	assert_int_equal(a->workers, b->workers);
+	assert_int_equal(a->queue_size, b->queue_size);
+	assert_int_equal(a->max_connections, b->max_connections);
+	assert_int_equal(a->max_frame_size, b->max_frame_size);
+	assert_int_equal(a->backlog, b->backlog);
+	assert_int_equal(a->idle_ms, b->idle_ms);
+	assert_int_equal(a->read_ms, b->read_ms);
+	assert_int_equal(a->write_ms, b->write_ms);
+	assert_int_equal(a->shutdown_ms, b->shutdown_ms);
+	assert_int_equal(a->tcp_nodelay, b->tcp_nodelay);
+	assert_int_equal(a->tcp_keepalive, b->tcp_keepalive);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_int_equal(a->log_target, b->log_target);
+}
+
+static void
+assert_cfg_empty(const struct cfg *c)
+{
+	struct cfg zero;
+
+	memset(&zero, 0, sizeof(zero));
+	assert_memory_equal(c, &zero, sizeof(zero));
+}
+
+static void
+load_ok(const char *path, struct cfg *c)
+{
+	struct cfg_error err;
+	int rc;
+
+	rc = cfg_load(path, c, &err);
+	if (rc != 0)
+		print_error("unexpected error: %s\n", err.text);
+	assert_int_equal(rc, 0);
+}
+
+/*
+ * Load path, expect failure at file:line naming key with a message that
+ * contains fragment, and the combined text "file:line: key: msg".
+ * file is the file the error is in (path unless it is in an @include).
+ */
+static void
+expect_error_in(const char *path, const char *file, int line, const char *key,
+    const char *fragment)
+{
+	struct cfg_error err;
+	struct cfg c;
+	char text[1024];
+
+	memset(&c, 0xa5, sizeof(c)); /* cfg_load must empty it */
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_cfg_empty(&c);
+	assert_string_equal(err.file, file);
+	assert_int_equal(err.line, line);
+	assert_string_equal(err.key, key);
+	if (strstr(err.msg, fragment) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
+	if (key[0] != '\0')
+		snprintf(text, sizeof(text), "%s:%d: %s: %s", file, line, key,
+		    err.msg);
+	else
+		snprintf(text, sizeof(text), "%s:%d: %s", file, line, err.msg);
+	assert_string_equal(err.text, text);
+}
+
+static void
+expect_error(const char *path, int line, const char *key, const char *fragment)
+{
+	expect_error_in(path, path, line, key, fragment);
+}
+
+/* Defaults and the sample file. */
+
+static void
+test_defaults_match_documented_values(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&c, NULL), 0);
+	assert_int_equal(c.nlisten, 2);
+	assert_string_equal(c.listen[0], "127.0.0.1:7411");
+	assert_string_equal(c.listen[1], "[::1]:7411");
+	assert_null(c.listen[2]);
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.queue_size, 1024);
+	assert_int_equal(c.max_connections, 10000);
+	assert_int_equal(c.max_frame_size, 1048576);
+	assert_int_equal(c.backlog, 511);
+	assert_int_equal(c.idle_ms, 60000);
+	assert_int_equal(c.read_ms, 10000);
+	assert_int_equal(c.write_ms, 10000);
+	assert_int_equal(c.shutdown_ms, 10000);
+	assert_true(c.tcp_nodelay);
+	assert_true(c.tcp_keepalive);
+	assert_int_equal(c.log_level, CFG_LOG_INFO);
+	assert_int_equal(c.log_target, CFG_LOG_STDERR);
+	cfg_free(&c);
+}
+
+static void
+test_load_sample_file_equals_defaults(void **state)
+{
+	struct cfg def, c;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&def, NULL), 0);
+	load_ok(SAMPLE_PATH, &c);
+	assert_cfg_equal(&c, &def);
+	cfg_free(&c);
+	cfg_free(&def);
+}
+
+static void
+test_load_empty_file_gives_defaults(void **state)
+{
+	struct cfg def, c;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&def, NULL), 0);
+	load_ok(DATA("valid-empty.conf"), &c);
+	assert_cfg_equal(&c, &def);
+	cfg_free(&c);
+	cfg_free(&def);
+}
+
+/* Valid files. */
+
+static void
+test_load_full_file_sets_every_key(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-full.conf"), &c);
+	assert_int_equal(c.nlisten, 5);
+	assert_string_equal(c.listen[0], "0.0.0.0:8080"); /* from "*:8080" */
+	assert_string_equal(c.listen[1], "[::]:8080");
+	assert_string_equal(c.listen[2], "10.0.0.1:9000");
+	assert_string_equal(c.listen[3], "localhost:7411");
+	assert_string_equal(c.listen[4], "[fe80::1%eth0]:7412");
+	assert_int_equal(c.workers, 8);
+	assert_int_equal(c.queue_size, 4096);
+	assert_int_equal(c.max_connections, CFG_CONN_MAX);
+	assert_int_equal(c.max_frame_size, CFG_FRAME_MAX);
+	assert_int_equal(c.backlog, 1024);
+	assert_int_equal(c.idle_ms, 0);
+	assert_int_equal(c.read_ms, 2500);
+	assert_int_equal(c.write_ms, 86400000);
+	assert_int_equal(c.shutdown_ms, 1);
+	assert_false(c.tcp_nodelay);
+	assert_false(c.tcp_keepalive);
+	assert_int_equal(c.log_level, CFG_LOG_DEBUG);
+	assert_int_equal(c.log_target, CFG_LOG_SYSLOG);
+	cfg_free(&c);
+}
+
+static void
+test_load_partial_group_keeps_other_defaults(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-partial.conf"), &c);
+	assert_int_equal(c.idle_ms, 5000);
+	assert_int_equal(c.read_ms, 10000);
+	assert_int_equal(c.write_ms, 10000);
+	assert_int_equal(c.shutdown_ms, 10000);
+	assert_int_equal(c.log_level, CFG_LOG_WARNING);
+	assert_int_equal(c.log_target, CFG_LOG_STDERR);
+	assert_true(c.tcp_nodelay);
+	assert_int_equal(c.nlisten, 2);
+	cfg_free(&c);
+}
+
+static void
+test_load_timeout_decimal_rounds_to_nearest_ms(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-timeouts-decimal.conf"), &c);
+	assert_int_equal(c.idle_ms, 500);          /* 0.5 */
+	assert_int_equal(c.read_ms, 2001);         /* 2.0006 */
+	assert_int_equal(c.write_ms, 2);           /* 0.0016 */
+	assert_int_equal(c.shutdown_ms, 86400000); /* 86400.0 */
+	cfg_free(&c);
+}
+
+static void
+test_load_include_is_relative_to_file_not_cwd(void **state)
+{
+	struct cfg c;
+	int here;
+
+	(void)state;
+	here = open(".", O_RDONLY | O_DIRECTORY);
+	assert_true(here >= 0);
+
+	/* Absolute path, run from elsewhere. */
+	assert_int_equal(chdir("/"), 0);
+	load_ok(DATA("valid-include.conf"), &c);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.idle_ms, 7000);
+	cfg_free(&c);
+
+	/* Relative path with no directory part. */
+	assert_int_equal(chdir(DATA_DIR), 0);
+	load_ok("valid-include.conf", &c);
+	assert_int_equal(c.idle_ms, 7000);
+	cfg_free(&c);
+
+	assert_int_equal(fchdir(here), 0);
+	close(here);
+}
+
+/* Every file named valid-* loads; every file named invalid-* fails. */
+static void
+test_data_files_match_their_names(void **state)
+{
+	struct cfg_error err;
+	struct dirent *de;
+	struct cfg c;
+	char path[1024];
+	DIR *d;
+	int nvalid = 0, ninvalid = 0, rc;
+
+	(void)state;
+	d = opendir(DATA_DIR);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "valid-", 6) != 0 &&
+		    strncmp(de->d_name, "invalid-", 8) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", DATA_DIR, de->d_name);
+		rc = cfg_load(path, &c, &err);
+		if (de->d_name[0] == 'v') {
+			if (rc != 0)
+				fail_msg("%s: %s", de->d_name, err.text);
+			cfg_free(&c);
+			nvalid++;
+		} else {
+			if (rc != -1)
+				fail_msg("%s loaded", de->d_name);
+			assert_true(err.line > 0);
+			ninvalid++;
+		}
+	}
+	closedir(d);
+	assert_true(nvalid >= 5);
+	assert_true(ninvalid >= 30);
+}
+
+/* Unknown keys and wrong types. */
+
+static void
+test_load_unknown_top_level_key_reports_line(void **state)
+{
+	(void)state;
+	expect_error(
+	    DATA("invalid-unknown-key.conf"), 3, "wrokers", "unknown setting");
+}
+
+static void
+test_load_unknown_nested_key_reports_dotted_name(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-unknown-nested-key.conf"), 4,
+	    "timeouts.idel", "unknown setting");
+}
+
+static void
+test_load_string_for_integer_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-type-workers-string.conf"), 1, "workers",
+	    "must be an integer from 0 to 1024");
+}
+
+static void
+test_load_float_for_integer_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-type-queue-size-float.conf"), 3,
+	    "queue_size", "must be an integer from 1 to 1048576");
+}
+
+static void
+test_load_scalar_for_group_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-type-timeouts-not-group.conf"), 2,
+	    "timeouts", "expected a group");
+}
+
+static void
+test_load_integer_for_boolean_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-type-nodelay-int.conf"), 3, "tcp.nodelay",
+	    "must be true or false");
+}
+
+static void
+test_load_string_for_timeout_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-timeout-string.conf"), 1, "timeouts.idle",
+	    "must be a number of seconds from 0 to 86400");
+}
+
+/* Ranges. */
+
+static void
+test_load_workers_above_max_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-workers.conf"), 1, "workers",
+	    "must be an integer from 0 to 1024");
+}
+
+static void
+test_load_negative_workers_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-workers-negative.conf"), 1, "workers",
+	    "must be an integer from 0 to 1024");
+}
+
+static void
+test_load_queue_size_zero_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-queue-size.conf"), 2, "queue_size",
+	    "must be an integer from 1 to 1048576");
+}
+
+static void
+test_load_too_big_int64_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-max-connections-int64.conf"), 2,
+	    "max_connections", "must be an integer from 1 to 10000000");
+}
+
+static void
+test_load_max_frame_size_below_min_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-max-frame-size.conf"), 1,
+	    "max_frame_size", "must be an integer from 8 to 268435456");
+}
+
+static void
+test_load_max_frame_size_above_max_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-max-frame-size-high.conf"), 1,
+	    "max_frame_size", "must be an integer from 8 to 268435456");
+}
+
+static void
+test_load_backlog_above_max_is_range_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-range-backlog.conf"), 1, "backlog",
+	    "must be an integer from 1 to 65535");
+}
+
+/* Timeouts. */
+
+static void
+test_load_negative_timeout_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-timeout-negative.conf"), 2, "timeouts.read",
+	    "must be a number of seconds from 0 to 86400");
+}
+
+static void
+test_load_negative_decimal_timeout_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-timeout-negative-decimal.conf"), 1,
+	    "timeouts.write", "must be a number of seconds from 0 to 86400");
+}
+
+static void
+test_load_timeout_above_one_day_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-timeout-too-big.conf"), 1, "timeouts.idle",
+	    "must be a number of seconds from 0 to 86400");
+}
+
+static void
+test_load_timeout_below_one_ms_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-timeout-below-1ms.conf"), 1,
+	    "timeouts.shutdown", "at least 0.001 seconds");
+}
+
+/* listen. */
+
+static void
+test_load_listen_without_port_is_error(void **state)
+{
+	(void)state;
+	/* The line of the bad element, not of "listen". */
+	expect_error(DATA("invalid-listen-no-port.conf"), 2, "listen",
+	    "\"127.0.0.1\": missing port");
+}
+
+static void
+test_load_listen_port_zero_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-port-zero.conf"), 1, "listen",
+	    "\"127.0.0.1:0\": port must be a number from 1 to 65535");
+}
+
+static void
+test_load_listen_port_70000_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-port-too-big.conf"), 1, "listen",
+	    "\"127.0.0.1:70000\": port must be a number from 1 to 65535");
+}
+
+static void
+test_load_listen_ipv6_without_brackets_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-v6-no-brackets.conf"), 2, "listen",
+	    "needs brackets");
+}
+
+static void
+test_load_listen_empty_list_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-empty.conf"), 1, "listen",
+	    "expected at least one address");
+}
+
+static void
+test_load_listen_non_string_element_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-non-string.conf"), 2, "listen",
+	    "expected a list of strings");
+}
+
+static void
+test_load_listen_plain_string_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-not-list.conf"), 1, "listen",
+	    "expected a list of strings");
+}
+
+static void
+test_load_listen_empty_host_is_error(void **state)
+{
+	(void)state;
+	expect_error(
+	    DATA("invalid-listen-empty-host.conf"), 1, "listen", "empty host");
+}
+
+static void
+test_load_listen_duplicate_after_star_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-duplicate.conf"), 1, "listen",
+	    "\"0.0.0.0:7411\": listed twice");
+}
+
+static void
+test_load_listen_more_than_max_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-too-many.conf"), 1, "listen",
+	    "at most 16 addresses");
+}
+
+/* log. */
+
+static void
+test_load_bad_log_level_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-log-level.conf"), 3, "log.level",
+	    "must be \"error\", \"warning\", \"info\" or \"debug\"");
+}
+
+static void
+test_load_bad_log_target_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-log-target.conf"), 1, "log.target",
+	    "must be \"stderr\" or \"syslog\"");
+}
+
+/* Parse and I/O errors. */
+
+static void
+test_load_syntax_error_reports_line(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-syntax.conf"), 3, "", "syntax error");
+}
+
+static void
+test_load_trailing_comma_is_syntax_error(void **state)
+{
+	(void)state;
+	expect_error(
+	    DATA("invalid-syntax-trailing-comma.conf"), 1, "", "syntax error");
+}
+
+static void
+test_load_duplicate_key_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-duplicate-key.conf"), 2, "",
+	    "duplicate setting name");
+}
+
+static void
+test_load_error_in_include_names_included_file(void **state)
+{
+	(void)state;
+	expect_error_in(DATA("invalid-include-error.conf"),
+	    DATA("part-bad.inc"), 3, "tcp.nodelay", "must be true or false");
+}
+
+static void
+test_load_missing_file_reports_strerror(void **state)
+{
+	struct cfg_error err;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(DATA("no-such-file.conf"), &c, &err), -1);
+	assert_cfg_empty(&c);
+	assert_string_equal(
+	    err.text, DATA("no-such-file.conf") ": " ENOENT_MSG);
+	assert_string_equal(err.file, DATA("no-such-file.conf"));
+	assert_int_equal(err.line, 0);
+	assert_string_equal(err.key, "");
+}
+
+static void
+test_load_directory_reports_is_a_directory(void **state)
+{
+	struct cfg_error err;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(DATA_DIR, &c, &err), -1);
+	assert_string_equal(
+	    err.text, DATA_DIR ": cannot read file: Is a directory");
+}
+
+static void
+test_load_accepts_null_error_pointer(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(DATA("invalid-syntax.conf"), &c, NULL), -1);
+	assert_cfg_empty(&c);
+}
+
+/* diff_restart. */
+
+static void
+test_diff_restart_identical_is_zero(void **state)
+{
+	struct cfg a, b;
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	assert_int_equal(cfg_defaults(&b, NULL), 0);
+	strcpy(buf, "junk");
+	assert_int_equal(cfg_diff_restart(&a, &b, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+static void
+test_diff_restart_lists_restart_only_keys(void **state)
+{
+	struct cfg a, b;
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	load_ok(DATA("valid-full.conf"), &b);
+	assert_int_equal(cfg_diff_restart(&a, &b, buf, sizeof(buf)), 5);
+	assert_string_equal(
+	    buf, "listen, workers, queue_size, backlog, log.target");
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+static void
+test_diff_restart_ignores_live_settings(void **state)
+{
+	struct cfg a, b;
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	assert_int_equal(cfg_defaults(&b, NULL), 0);
+	b.max_connections = 5;
+	b.max_frame_size = 64;
+	b.idle_ms = 1;
+	b.read_ms = 2;
+	b.write_ms = 3;
+	b.shutdown_ms = 4;
+	b.tcp_nodelay = 0;
+	b.tcp_keepalive = 0;
+	b.log_level = CFG_LOG_DEBUG;
+	assert_int_equal(cfg_diff_restart(&a, &b, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+static void
+test_diff_restart_listen_order_does_not_matter(void **state)
+{
+	struct cfg a, b;
+	char *t;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	assert_int_equal(cfg_defaults(&b, NULL), 0);
+	t = b.listen[0];
+	b.listen[0] = b.listen[1];
+	b.listen[1] = t;
+	assert_int_equal(cfg_diff_restart(&a, &b, NULL, 0), 0);
+
+	/* One address fewer is a change. */
+	free(b.listen[1]);
+	b.listen[1] = NULL;
+	b.nlisten = 1;
+	assert_int_equal(cfg_diff_restart(&a, &b, NULL, 0), 1);
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+static void
+test_diff_restart_short_buffer_is_truncated_not_overrun(void **state)
+{
+	struct cfg a, b;
+	char buf[10];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	assert_int_equal(cfg_defaults(&b, NULL), 0);
+	b.workers = 4;
+	b.queue_size = 8;
+	b.backlog = 16;
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(cfg_diff_restart(&a, &b, buf, sizeof(buf)), 3);
+	assert_true(memchr(buf, '\0', sizeof(buf)) != NULL);
+	assert_int_equal(strncmp(buf, "workers, ", 9), 0);
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+/* dump. */
+
+/* Dump c, write it to a temporary file, load it back, compare. */
+static void
+assert_dump_round_trips(const struct cfg *c)
+{
+	struct cfg back;
+	char dir[] = "/tmp/test_cfg.XXXXXX";
+	char path[sizeof(dir) + 16];
+	char buf[4096];
+	FILE *f;
+
+	assert_int_equal(cfg_dump(c, buf, sizeof(buf)), 0);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dump.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(buf, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+
+	load_ok(path, &back);
+	assert_cfg_equal(&back, c);
+	cfg_free(&back);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void
+test_dump_round_trip_defaults(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&c, NULL), 0);
+	assert_dump_round_trips(&c);
+	cfg_free(&c);
+}
+
+static void
+test_dump_round_trip_full_file(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-full.conf"), &c);
+	assert_dump_round_trips(&c);
+	cfg_free(&c);
+}
+
+static void
+test_dump_round_trip_millisecond_timeouts(void **state)
+{
+	struct cfg c;
+	char buf[4096];
+
+	(void)state;
+	load_ok(DATA("valid-timeouts-decimal.conf"), &c);
+	assert_dump_round_trips(&c);
+	assert_int_equal(cfg_dump(&c, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "idle = 0.500;"));
+	assert_non_null(strstr(buf, "read = 2.001;"));
+	cfg_free(&c);
+}
+
+static void
+test_dump_short_buffer_fails_terminated(void **state)
+{
+	struct cfg c;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&c, NULL), 0);
+	assert_int_equal(cfg_dump(&c, buf, sizeof(buf)), -1);
+	assert_true(memchr(buf, '\0', sizeof(buf)) != NULL);
+	cfg_free(&c);
+}
+
+/* free, copy, names. */
+
+static void
+test_free_twice_and_on_zeroed_struct_is_safe(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	cfg_free(&c);
+	assert_int_equal(cfg_defaults(&c, NULL), 0);
+	cfg_free(&c);
+	cfg_free(&c);
+	assert_cfg_empty(&c);
+	cfg_free(NULL);
+}
+
+static void
+test_copy_is_deep_and_equal(void **state)
+{
+	struct cfg a, b;
+
+	(void)state;
+	load_ok(DATA("valid-full.conf"), &a);
+	assert_int_equal(cfg_copy(&b, &a), 0);
+	assert_cfg_equal(&a, &b);
+	assert_ptr_not_equal(a.listen[0], b.listen[0]);
+	cfg_free(&a);
+	assert_string_equal(b.listen[0], "0.0.0.0:8080");
+	cfg_free(&b);
+}
+
+static void
+test_level_and_target_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cfg_log_level_str(CFG_LOG_ERROR), "error");
+	assert_string_equal(cfg_log_level_str(CFG_LOG_WARNING), "warning");
+	assert_string_equal(cfg_log_level_str(CFG_LOG_INFO), "info");
+	assert_string_equal(cfg_log_level_str(CFG_LOG_DEBUG), "debug");
+	assert_string_equal(
+	    cfg_log_level_str((enum cfg_log_level)42), "unknown");
+	assert_string_equal(cfg_log_target_str(CFG_LOG_STDERR), "stderr");
+	assert_string_equal(cfg_log_target_str(CFG_LOG_SYSLOG), "syslog");
+	assert_string_equal(
+	    cfg_log_target_str((enum cfg_log_target)7), "unknown");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults_match_documented_values),
+	    cmocka_unit_test(test_load_sample_file_equals_defaults),
+	    cmocka_unit_test(test_load_empty_file_gives_defaults),
+	    cmocka_unit_test(test_load_full_file_sets_every_key),
+	    cmocka_unit_test(test_load_partial_group_keeps_other_defaults),
+	    cmocka_unit_test(test_load_timeout_decimal_rounds_to_nearest_ms),
+	    cmocka_unit_test(test_load_include_is_relative_to_file_not_cwd),
+	    cmocka_unit_test(test_data_files_match_their_names),
+	    cmocka_unit_test(test_load_unknown_top_level_key_reports_line),
+	    cmocka_unit_test(test_load_unknown_nested_key_reports_dotted_name),
+	    cmocka_unit_test(test_load_string_for_integer_is_type_error),
+	    cmocka_unit_test(test_load_float_for_integer_is_type_error),
+	    cmocka_unit_test(test_load_scalar_for_group_is_type_error),
+	    cmocka_unit_test(test_load_integer_for_boolean_is_type_error),
+	    cmocka_unit_test(test_load_string_for_timeout_is_type_error),
+	    cmocka_unit_test(test_load_workers_above_max_is_range_error),
+	    cmocka_unit_test(test_load_negative_workers_is_range_error),
+	    cmocka_unit_test(test_load_queue_size_zero_is_range_error),
+	    cmocka_unit_test(test_load_too_big_int64_is_range_error),
+	    cmocka_unit_test(test_load_max_frame_size_below_min_is_range_error),
+	    cmocka_unit_test(test_load_max_frame_size_above_max_is_range_error),
+	    cmocka_unit_test(test_load_backlog_above_max_is_range_error),
+	    cmocka_unit_test(test_load_negative_timeout_is_error),
+	    cmocka_unit_test(test_load_negative_decimal_timeout_is_error),
+	    cmocka_unit_test(test_load_timeout_above_one_day_is_error),
+	    cmocka_unit_test(test_load_timeout_below_one_ms_is_error),
+	    cmocka_unit_test(test_load_listen_without_port_is_error),
+	    cmocka_unit_test(test_load_listen_port_zero_is_error),
+	    cmocka_unit_test(test_load_listen_port_70000_is_error),
+	    cmocka_unit_test(test_load_listen_ipv6_without_brackets_is_error),
+	    cmocka_unit_test(test_load_listen_empty_list_is_error),
+	    cmocka_unit_test(test_load_listen_non_string_element_is_error),
+	    cmocka_unit_test(test_load_listen_plain_string_is_error),
+	    cmocka_unit_test(test_load_listen_empty_host_is_error),
+	    cmocka_unit_test(test_load_listen_duplicate_after_star_is_error),
+	    cmocka_unit_test(test_load_listen_more_than_max_is_error),
+	    cmocka_unit_test(test_load_bad_log_level_is_error),
+	    cmocka_unit_test(test_load_bad_log_target_is_error),
+	    cmocka_unit_test(test_load_syntax_error_reports_line),
+	    cmocka_unit_test(test_load_trailing_comma_is_syntax_error),
+	    cmocka_unit_test(test_load_duplicate_key_is_error),
+	    cmocka_unit_test(test_load_error_in_include_names_included_file),
+	    cmocka_unit_test(test_load_missing_file_reports_strerror),
+	    cmocka_unit_test(test_load_directory_reports_is_a_directory),
+	    cmocka_unit_test(test_load_accepts_null_error_pointer),
+	    cmocka_unit_test(test_diff_restart_identical_is_zero),
+	    cmocka_unit_test(test_diff_restart_lists_restart_only_keys),
+	    cmocka_unit_test(test_diff_restart_ignores_live_settings),
+	    cmocka_unit_test(test_diff_restart_listen_order_does_not_matter),
+	    cmocka_unit_test(
+		test_diff_restart_short_buffer_is_truncated_not_overrun),
+	    cmocka_unit_test(test_dump_round_trip_defaults),
+	    cmocka_unit_test(test_dump_round_trip_full_file),
+	    cmocka_unit_test(test_dump_round_trip_millisecond_timeouts),
+	    cmocka_unit_test(test_dump_short_buffer_fails_terminated),
+	    cmocka_unit_test(test_free_twice_and_on_zeroed_struct_is_safe),
+	    cmocka_unit_test(test_copy_is_deep_and_equal),
+	    cmocka_unit_test(test_level_and_target_names),
+	};
+
+	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}
