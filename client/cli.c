@@ -195,7 +195,7 @@ server_error(const struct proto_resp *resp)
 	for (i = 0; i < n; i++) {
 		unsigned char ch = resp->payload[i];
 
-		msg[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+		msg[i] = (char)(ch < 0x20 || ch == 0x7f ? '?' : ch);
 	}
 	msg[n] = '\0';
 	if (n > 0)
@@ -270,6 +270,8 @@ cmd_echo(const struct opts *o, int argc, char **argv)
 	int i, rv;
 
 	/* Several words are joined with spaces, as echo(1) does. */
+	if (argc < 1)
+		return CLI_USAGE; /* the command table makes sure of it */
 	len = 0;
 	for (i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;

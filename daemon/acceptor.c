@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -392,10 +393,12 @@ acceptor_main(void *arg)
 	struct acceptor *a = arg;
 	struct epoll_event evs[64];
 	uint64_t g, n64;
-	int i, n, timeout, t;
+	int i, n, timeout, t, woken;
 
+	prctl(PR_SET_NAME, "acceptor", 0, 0, 0);
 	a->now = now_mono_ms();
 	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		woken = 0;
 		timeout = expire_lingers(a);
 		if (a->paused == PAUSE_FD) {
 			t = a->resume_at > a->now ? (int)(a->resume_at - a->now)
@@ -418,15 +421,16 @@ acceptor_main(void *arg)
 
 			if (tag < CFG_LISTEN_MAX)
 				accept_batch(a, (size_t)tag);
-			else if (tag == TAG_WAKE)
-				(void)!read(a->wake_fd, &n64, sizeof(n64));
+			else if (tag == TAG_WAKE &&
+			    read(a->wake_fd, &n64, sizeof(n64)) > 0)
+				woken = 1;
 			else if (tag == TAG_SPACE)
 				on_space(a);
 			else if (a->lingers[tag - TAG_LINGER].fd != -1)
 				on_linger(a, (size_t)(tag - TAG_LINGER));
 		}
 		/* Descriptors short: retry when one closed or the timer ran. */
-		if (a->paused == PAUSE_FD)
+		if (a->paused == PAUSE_FD && (woken || a->now >= a->resume_at))
 			resume_accepting(a);
 	}
 	return NULL;
