@@ -1,0 +1,54 @@
+# Convenience front end to the CMake build.
+#
+#   make run     build and run socketd in the foreground with config/socketd.conf
+#   make check   build and run every test, plain and with ASan+UBSan
+#
+# Both install missing build dependencies first (Debian/Ubuntu, apt-get).
+
+BUILD      ?= build
+BUILD_SAN  ?= build-sanitize
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libcmocka-dev
+CMAKE_FLAGS = -DSOCKETD_WERROR=ON
+
+.PHONY: all deps build run check check-plain check-sanitize format clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		    grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing build dependencies:$$missing"; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+		    --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/daemon/socketd -c config/socketd.conf
+
+check-plain: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+check-sanitize: deps
+	cmake -S . -B $(BUILD_SAN) $(CMAKE_FLAGS) -DSOCKETD_SANITIZE=ON \
+	    -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD_SAN) -j $(JOBS)
+	ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS)
+
+check: check-plain check-sanitize
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)
