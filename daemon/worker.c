@@ -541,6 +541,42 @@ expire_list(struct worker *w, struct clist *l, size_t stamp, uint64_t dur,
 	}
 }
 
+/*
+ * The idle timeout is for connections with nothing in progress: one with a
+ * partial frame is governed by the read timeout, one with answers pending
+ * by the write timeout (when those are enabled).  Such a connection found
+ * at the head of `all` is moved to the tail as if active now; the list
+ * stays sorted and each connection moves at most once per check.
+ */
+static void
+expire_idle(struct worker *w, const struct cfg *cf, uint64_t *next)
+{
+	struct conn *c;
+	uint64_t t;
+
+	if (cf->idle_ms == 0)
+		return;
+	while ((c = w->all.head) != NULL) {
+		t = c->t_active + cf->idle_ms;
+		if (t > w->now) {
+			if (t < *next)
+				*next = t;
+			return;
+		}
+		if (((c->flags & CONN_IN_RD) && cf->read_ms > 0) ||
+		    ((c->flags & CONN_IN_WR) && cf->write_ms > 0) ||
+		    (c->flags & CONN_IN_LG)) {
+			c->t_active = w->now;
+			clist_remove(&w->all, c, OFF(l_all));
+			clist_push_tail(&w->all, c, OFF(l_all));
+			continue;
+		}
+		STAT_ADD(w->st.timeouts_idle, 1);
+		log_debug("connection %d: idle timeout", c->fd);
+		conn_close(w, c);
+	}
+}
+
 /* Close what has expired; return ms to the next deadline or -1. */
 static int
 expire(struct worker *w)
@@ -555,8 +591,7 @@ expire(struct worker *w)
 	    &w->st.timeouts_write, &next);
 	expire_list(w, &w->lg, OFF(t_linger), LINGER_MS, NULL,
 	    &next);
-	expire_list(w, &w->all, OFF(t_active), cf->idle_ms,
-	    &w->st.timeouts_idle, &next);
+	expire_idle(w, cf, &next);
 	if (w->draining && w->drain_deadline != 0) {
 		if (w->now >= w->drain_deadline) {
 			while ((c = w->all.head) != NULL) {
