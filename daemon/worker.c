@@ -693,6 +693,8 @@ worker_main(struct pool_worker *pw, void *arg)
 			else
 				on_event(w, evs[i].data.ptr, evs[i].events);
 		}
+		/* take_new() may have eaten pool_wake()'s reload wake-up. */
+		refresh_cfg(w);
 		/* One more turn for each connection that still has work. */
 		n = (int)w->ready.len;
 		while (n-- > 0 && (c = w->ready.head) != NULL) {

@@ -94,7 +94,12 @@ unsigned pool_size(const struct pool *p);
 /* Worker side: call only from the worker thread w. */
 int pool_worker_fd(const struct pool_worker *w);
 unsigned pool_worker_index(const struct pool_worker *w);
-/* Take one item: 0 with *item set, or -EAGAIN when there is none. */
+/*
+ * Take one item: 0 with *item set, or -EAGAIN when there is none.  It
+ * consumes the worker's eventfd, wake-ups from pool_wake() and pool_stop()
+ * included: check pool_worker_stopping() (and anything a wake-up signals)
+ * after take returns -EAGAIN, not before.
+ */
 int pool_worker_take(struct pool_worker *w, void **item);
 int pool_worker_stopping(const struct pool_worker *w);
 
