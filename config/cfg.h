@@ -18,13 +18,13 @@
 #include <stdint.h>
 
 #define CFG_DEFAULT_PATH  "/etc/socketd.conf"
-#define CFG_LISTEN_MAX	  16
-#define CFG_WORKERS_MAX	  1024
-#define CFG_QUEUE_MAX	  1048576
-#define CFG_CONN_MAX	  10000000
-#define CFG_FRAME_MIN	  8
-#define CFG_FRAME_MAX	  (256u * 1024 * 1024)
-#define CFG_BACKLOG_MAX	  65535
+#define CFG_LISTEN_MAX    16
+#define CFG_WORKERS_MAX   1024
+#define CFG_QUEUE_MAX     1048576
+#define CFG_CONN_MAX      10000000
+#define CFG_FRAME_MIN     8
+#define CFG_FRAME_MAX     (256u * 1024 * 1024)
+#define CFG_BACKLOG_MAX   65535
 #define CFG_TIMEOUT_MAX_S 86400 /* one day */
 
 enum cfg_log_level {
@@ -42,10 +42,10 @@ enum cfg_log_target {
 struct cfg {
 	char *listen[CFG_LISTEN_MAX]; /* "host:port" or "[v6]:port" */
 	size_t nlisten;
-	unsigned workers;	  /* 0 = one per online CPU */
+	unsigned workers; /* 0 = one per online CPU */
 	unsigned queue_size;
 	unsigned max_connections;
-	uint32_t max_frame_size;  /* bytes of body */
+	uint32_t max_frame_size; /* bytes of body */
 	int backlog;
 	/* Timeouts in milliseconds; 0 means none. */
 	uint32_t idle_ms;
@@ -60,9 +60,9 @@ struct cfg {
 
 struct cfg_error {
 	char file[256]; /* the file the error is in ("" if none) */
-	int line;	/* 0 when unknown */
-	char key[64];	/* the setting's path, "" if none */
-	char msg[256];	/* what is wrong */
+	int line;       /* 0 when unknown */
+	char key[64];   /* the setting's path, "" if none */
+	char msg[256];  /* what is wrong */
 	char text[640]; /* the whole message: "file:line: key: msg" */
 };
 
@@ -88,8 +88,8 @@ int cfg_copy(struct cfg *dst, const struct cfg *src);
  * into buf and returns how many keys differ (0: the new config can be
  * applied live).
  */
-int cfg_diff_restart(const struct cfg *old, const struct cfg *new_cfg,
-    char *buf, size_t cap);
+int cfg_diff_restart(
+    const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap);
 
 /* Names for log levels and targets ("info", "syslog"). */
 const char *cfg_log_level_str(enum cfg_log_level l);

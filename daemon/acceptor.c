@@ -35,11 +35,11 @@
 #include "log.h"
 #include "proto.h"
 
-#define ACCEPT_BATCH	 64    /* accepts per listener per wake-up */
-#define PAUSE_FD_MS	 250   /* retry after a descriptor shortage */
-#define LINGER_SLOTS	 256   /* refused sockets lingering at once */
+#define ACCEPT_BATCH     64  /* accepts per listener per wake-up */
+#define PAUSE_FD_MS      250 /* retry after a descriptor shortage */
+#define LINGER_SLOTS     256 /* refused sockets lingering at once */
 #define REFUSE_LINGER_MS 2000
-#define LOG_INTERVAL_MS	 10000 /* one line per condition per interval */
+#define LOG_INTERVAL_MS  10000 /* one line per condition per interval */
 
 /* epoll tags: listener i is i; the rest above CFG_LISTEN_MAX. */
 #define TAG_WAKE   1000
@@ -118,8 +118,8 @@ listener_open(const char *spec, int backlog, struct listener *out, char *err,
 		snprintf(err, errlen, "listen %s: %s", spec, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
@@ -166,8 +166,8 @@ set_listening(struct acceptor *a, int on)
 		if (on)
 			epoll_add(a, a->ls[i].fd, i);
 		else
-			(void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->ls[i].fd,
-			    NULL);
+			(void)epoll_ctl(
+			    a->epfd, EPOLL_CTL_DEL, a->ls[i].fd, NULL);
 	}
 	a->listening = on;
 }
@@ -303,8 +303,8 @@ dispatch(struct acceptor *a, int fd)
 		STAT_ADD(a->srv->astats.rejected_max_conn, 1);
 		snprintf(msg, sizeof(msg), "max_connections (%u) reached",
 		    cf->max_connections);
-		if (log_ratelimit(&a->rl_busy, a->now, LOG_INTERVAL_MS,
-			&suppressed))
+		if (log_ratelimit(
+			&a->rl_busy, a->now, LOG_INTERVAL_MS, &suppressed))
 			log_warnx("refusing connections: %s (%lu more since "
 				  "the last message)",
 			    msg, (unsigned long)suppressed);
@@ -312,11 +312,11 @@ dispatch(struct acceptor *a, int fd)
 		return;
 	}
 	if (cf->tcp_nodelay)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (cf->tcp_keepalive)
-		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one,
-		    sizeof(one));
+		(void)setsockopt(
+		    fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	if ((c = conn_new(fd)) == NULL) {
 		log_warnx("accept: out of memory for a new connection");
 		close(fd);
@@ -341,8 +341,8 @@ accept_batch(struct acceptor *a, size_t i)
 	int fd, n;
 
 	for (n = 0; n < ACCEPT_BATCH && a->paused == PAUSE_NONE; n++) {
-		fd = accept4(a->ls[i].fd, NULL, NULL,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(
+		    a->ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
 			dispatch(a, fd);
 			continue;
@@ -376,8 +376,8 @@ on_space(struct acceptor *a)
 {
 	uint64_t n;
 
-	(void)!read(a->srv->pool ? pool_space_fd(a->srv->pool) : -1, &n,
-	    sizeof(n));
+	(void)!read(
+	    a->srv->pool ? pool_space_fd(a->srv->pool) : -1, &n, sizeof(n));
 	if (a->held != NULL) {
 		if (pool_submit(a->srv->pool, a->held) == -EAGAIN)
 			return;

@@ -26,8 +26,8 @@ int listener_open(const char *spec, int backlog, struct listener *out,
     char *err, size_t errlen);
 
 /* Start the acceptor thread over ls[0..n) (it owns them now); NULL on error. */
-struct acceptor *acceptor_start(struct server *srv, struct listener *ls,
-    size_t n);
+struct acceptor *acceptor_start(
+    struct server *srv, struct listener *ls, size_t n);
 /* Stop accepting, close the listeners and join the thread. */
 void acceptor_stop(struct acceptor *a);
 /* A worker closed a connection: resume accepting if descriptors ran out. */

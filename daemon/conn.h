@@ -32,17 +32,17 @@ struct clist {
 };
 
 enum conn_flags {
-	CONN_EOF = 1 << 0,	 /* the peer half-closed: no more input */
-	CONN_DRAIN = 1 << 1,	 /* answer what is buffered, then close */
-	CONN_LINGER = 1 << 2,	 /* FIN sent: discard input until EOF */
-	CONN_CLOSE = 1 << 3,	 /* close once output is flushed */
-	CONN_READY = 1 << 4,	 /* on the worker's ready list */
+	CONN_EOF = 1 << 0,       /* the peer half-closed: no more input */
+	CONN_DRAIN = 1 << 1,     /* answer what is buffered, then close */
+	CONN_LINGER = 1 << 2,    /* FIN sent: discard input until EOF */
+	CONN_CLOSE = 1 << 3,     /* close once output is flushed */
+	CONN_READY = 1 << 4,     /* on the worker's ready list */
 	CONN_THROTTLED = 1 << 5, /* reading paused: output over the cap */
-	CONN_WANT_OUT = 1 << 6,	 /* registered for EPOLLOUT */
-	CONN_NO_IN = 1 << 7,	 /* not registered for EPOLLIN */
-	CONN_IN_RD = 1 << 8,	 /* on the read-timeout list */
-	CONN_IN_WR = 1 << 9,	 /* on the write-timeout list */
-	CONN_IN_LG = 1 << 10,	 /* on the linger list */
+	CONN_WANT_OUT = 1 << 6,  /* registered for EPOLLOUT */
+	CONN_NO_IN = 1 << 7,     /* not registered for EPOLLIN */
+	CONN_IN_RD = 1 << 8,     /* on the read-timeout list */
+	CONN_IN_WR = 1 << 9,     /* on the write-timeout list */
+	CONN_IN_LG = 1 << 10,    /* on the linger list */
 };
 
 struct conn {

@@ -34,9 +34,9 @@ plain_close(int fd, void *ctx)
 }
 
 const struct conn_io io_plain = {
-	.name = "tcp",
-	.read = plain_read,
-	.write = plain_write,
-	.shutdown_wr = plain_shutdown_wr,
-	.close = plain_close,
+    .name = "tcp",
+    .read = plain_read,
+    .write = plain_write,
+    .shutdown_wr = plain_shutdown_wr,
+    .close = plain_close,
 };

@@ -17,8 +17,7 @@ static const char *log_ident = "socketd";
 static int log_to_syslog;
 static int log_level = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {"error", "warning", "info",
-    "debug"};
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
 void
@@ -98,13 +97,13 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOGFN(name, level, with_errno)                                       \
-	void name(const char *fmt, ...)                                      \
-	{                                                                    \
-		va_list ap;                                                  \
-		va_start(ap, fmt);                                           \
-		vlog(level, with_errno, fmt, ap);                            \
-		va_end(ap);                                                  \
+#define LOGFN(name, level, with_errno)                                         \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(level, with_errno, fmt, ap);                              \
+		va_end(ap);                                                    \
 	}
 
 LOGFN(log_warn, LOG_LEVEL_WARNING, 1)

@@ -122,8 +122,9 @@ reload(struct server *srv)
 			  "running value stays in force",
 		    names);
 	if (nc.log_target != cur->c.log_target)
-		log_warnx("reload: log.target changed; that needs a restart, so "
-			  "the running value stays in force");
+		log_warnx(
+		    "reload: log.target changed; that needs a restart, so "
+		    "the running value stays in force");
 	if (keep_restart_settings(&nc, &cur->c) != 0 ||
 	    (sc = server_cfg_new(&nc)) == NULL) {
 		server_cfg_put(cur);
@@ -239,11 +240,11 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"test", no_argument, NULL, 't'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct server srv;
 	struct cfg c;
@@ -272,8 +273,8 @@ main(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "socketd: unexpected argument: %s\n",
-		    argv[optind]);
+		fprintf(
+		    stderr, "socketd: unexpected argument: %s\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}

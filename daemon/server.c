@@ -130,8 +130,8 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		sum.resets += STAT_GET(w->resets);
 	}
 	pool_stats(s->pool, &ps);
-	rejected = STAT_GET(as->rejected_max_conn) +
-	    STAT_GET(as->rejected_no_fd);
+	rejected =
+	    STAT_GET(as->rejected_max_conn) + STAT_GET(as->rejected_no_fd);
 
 #define KV(name, v) proto_kv_u64(buf, cap, &off, name, v)
 	KV("connections_current",

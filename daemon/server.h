@@ -33,13 +33,13 @@ struct server_cfg {
 };
 
 /* One thread writes, any thread reads: single-writer relaxed counters. */
-#define STAT_ADD(field, n)                                                   \
+#define STAT_ADD(field, n)                                                     \
 	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 #define STAT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
-#define STAT_GET(field)	   __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STAT_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 struct wstats {
-	uint64_t connections;	/* connections this worker took */
+	uint64_t connections; /* connections this worker took */
 	uint64_t connections_now;
 	uint64_t requests;
 	uint64_t bytes_received;
@@ -53,7 +53,7 @@ struct wstats {
 	uint64_t unknown_opcode;
 	uint64_t bad_version;
 	uint64_t output_throttled; /* reading paused for the output cap */
-	uint64_t resets;	   /* connections lost to an I/O error */
+	uint64_t resets;           /* connections lost to an I/O error */
 } __attribute__((aligned(64)));
 
 struct astats {
@@ -61,10 +61,10 @@ struct astats {
 	uint64_t rejected_max_conn; /* BUSY: max_connections */
 	uint64_t rejected_no_fd;    /* BUSY: EMFILE/ENFILE, spare fd */
 	uint64_t rejected_dropped;  /* closed without an answer */
-	uint64_t paused_fd;	    /* times accepting paused: no fd */
-	uint64_t paused_queue;	    /* times accepting paused: queue full */
-	uint64_t paused_ms;	    /* total time paused */
-	uint64_t paused_now;	    /* 1 while paused */
+	uint64_t paused_fd;         /* times accepting paused: no fd */
+	uint64_t paused_queue;      /* times accepting paused: queue full */
+	uint64_t paused_ms;         /* total time paused */
+	uint64_t paused_now;        /* 1 while paused */
 	uint64_t accept_errors;
 } __attribute__((aligned(64)));
 

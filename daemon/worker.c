@@ -36,15 +36,15 @@
 #include "log.h"
 #include "worker.h"
 
-#define RBUF_SIZE  (64 * 1024)	/* one read(2) at most */
-#define OBUF_INIT  (64 * 1024)	/* scratch output, grows for big answers */
+#define RBUF_SIZE  (64 * 1024)  /* one read(2) at most */
+#define OBUF_INIT  (64 * 1024)  /* scratch output, grows for big answers */
 #define OUT_HIGH   (256 * 1024) /* pending output that pauses a connection */
-#define REQ_BUDGET 64		/* requests per connection per turn */
-#define LINGER_MS  2000		/* lingering close, as Apache's */
+#define REQ_BUDGET 64           /* requests per connection per turn */
+#define LINGER_MS  2000         /* lingering close, as Apache's */
 #define MAX_EVENTS 256
 
 #define OFF(field) offsetof(struct conn, field)
-#define CLOSED	   (-2) /* the connection was closed and freed */
+#define CLOSED     (-2) /* the connection was closed and freed */
 
 static void conn_close(struct worker *w, struct conn *c);
 
@@ -54,8 +54,8 @@ set_events(struct worker *w, struct conn *c)
 	struct epoll_event ev;
 	uint32_t want_in, want_out;
 
-	want_in = !(c->flags & (CONN_EOF | CONN_DRAIN | CONN_THROTTLED |
-			CONN_CLOSE)) ||
+	want_in = !(c->flags &
+		      (CONN_EOF | CONN_DRAIN | CONN_THROTTLED | CONN_CLOSE)) ||
 	    (c->flags & CONN_LINGER);
 	want_out = c->out_len > 0;
 	if (want_in == !(c->flags & CONN_NO_IN) &&
@@ -117,8 +117,8 @@ out_pending(const struct worker *w, const struct conn *c)
 /* The answer to a frame the decoder refused. */
 static size_t
 decode_error(struct worker *w, const struct proto_req *req,
-    enum proto_status st, size_t frame_len, const uint8_t *frame,
-    uint8_t *out, size_t cap)
+    enum proto_status st, size_t frame_len, const uint8_t *frame, uint8_t *out,
+    size_t cap)
 {
 	char msg[128];
 
@@ -191,12 +191,14 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			else if (sent == PROTO_BAD_REQUEST)
 				STAT_ADD(w->st.bad_request, 1);
 		} else {
-			n = decode_error(w, &req, st, used, data + off, p, need);
+			n = decode_error(
+			    w, &req, st, used, data + off, p, need);
 		}
 		out_commit(w, c, n);
 		STAT_ADD(w->st.requests, 1);
 		if (st == PROTO_TOO_LARGE) {
-			/* The stream cannot be resynchronised: answer, close. */
+			/* The stream cannot be resynchronised: answer, close.
+			 */
 			c->flags |= CONN_CLOSE;
 			return len;
 		}
@@ -227,8 +229,8 @@ flush(struct worker *w, struct conn *c)
 		if (errno != EAGAIN && errno != EINTR) {
 			w->obuf_len = 0;
 			STAT_ADD(w->st.resets, 1);
-			log_debug("connection %d: send: %s", c->fd,
-			    strerror(errno));
+			log_debug(
+			    "connection %d: send: %s", c->fd, strerror(errno));
 			return -1;
 		}
 		n = 0;
@@ -585,12 +587,11 @@ expire(struct worker *w)
 	uint64_t next = UINT64_MAX;
 	struct conn *c;
 
-	expire_list(w, &w->rd, OFF(t_read), cf->read_ms,
-	    &w->st.timeouts_read, &next);
+	expire_list(
+	    w, &w->rd, OFF(t_read), cf->read_ms, &w->st.timeouts_read, &next);
 	expire_list(w, &w->wr, OFF(t_write), cf->write_ms,
 	    &w->st.timeouts_write, &next);
-	expire_list(w, &w->lg, OFF(t_linger), LINGER_MS, NULL,
-	    &next);
+	expire_list(w, &w->lg, OFF(t_linger), LINGER_MS, NULL, &next);
 	expire_idle(w, cf, &next);
 	if (w->draining && w->drain_deadline != 0) {
 		if (w->now >= w->drain_deadline) {
@@ -618,7 +619,8 @@ start_drain(struct worker *w)
 	w->draining = 1;
 	stop = __atomic_load_n(&w->srv->stop_mono_ms, __ATOMIC_ACQUIRE);
 	if (w->sc->c.shutdown_ms > 0)
-		w->drain_deadline = (stop ? stop : w->now) + w->sc->c.shutdown_ms;
+		w->drain_deadline =
+		    (stop ? stop : w->now) + w->sc->c.shutdown_ms;
 	take_new(w);
 	/* drain_conn may move c to the tail of `all`: walk a fixed count. */
 	for (c = w->all.head, n = w->all.len; c != NULL && n > 0; c = nx, n--) {

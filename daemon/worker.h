@@ -23,10 +23,10 @@ struct worker {
 	uint64_t now; /* monotonic ms, read once per loop iteration */
 
 	/* Timer lists, each ordered by its timestamp (see conn.h). */
-	struct clist all; /* every connection, by t_active: idle timeout */
-	struct clist rd;  /* partial frame pending, by t_read */
-	struct clist wr;  /* output pending, by t_write */
-	struct clist lg;  /* lingering after our FIN, by t_linger */
+	struct clist all;   /* every connection, by t_active: idle timeout */
+	struct clist rd;    /* partial frame pending, by t_read */
+	struct clist wr;    /* output pending, by t_write */
+	struct clist lg;    /* lingering after our FIN, by t_linger */
 	struct clist ready; /* complete frames buffered, not yet answered */
 
 	uint8_t *rbuf; /* scratch input for one read */

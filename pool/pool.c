@@ -127,8 +127,8 @@ pool_create(struct pool **out, const struct pool_params *params,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = 0;
 	for (i = 0; i < p->nworkers && rc == 0; i++) {
-		rc = -pthread_create(&p->workers[i].tid, &attr, worker_start,
-		    &p->workers[i]);
+		rc = -pthread_create(
+		    &p->workers[i].tid, &attr, worker_start, &p->workers[i]);
 		if (rc == 0)
 			p->workers[i].started = 1;
 	}

@@ -44,17 +44,17 @@ struct pool_worker;
 typedef void pool_worker_fn(struct pool_worker *w, void *arg);
 
 struct pool_params {
-	unsigned workers;	/* number of threads, >= 1 */
-	unsigned queue_size;	/* hand-off queue capacity, >= 1 */
-	const char *name;	/* thread name prefix, <= 8 chars; may be NULL */
-	size_t stack_size;	/* 0: the system default */
+	unsigned workers;    /* number of threads, >= 1 */
+	unsigned queue_size; /* hand-off queue capacity, >= 1 */
+	const char *name;    /* thread name prefix, <= 8 chars; may be NULL */
+	size_t stack_size;   /* 0: the system default */
 };
 
 struct pool_stats {
-	uint64_t depth;		/* items in the queue now */
-	uint64_t high_water;	/* the most there ever were */
-	uint64_t submitted;	/* successful submits */
-	uint64_t refused;	/* submits refused because the queue was full */
+	uint64_t depth;      /* items in the queue now */
+	uint64_t high_water; /* the most there ever were */
+	uint64_t submitted;  /* successful submits */
+	uint64_t refused;    /* submits refused because the queue was full */
 };
 
 /*

@@ -115,8 +115,8 @@ pool_queue_push_wait(struct pool_queue *q, void *item, int timeout_ms)
 			rc = -EAGAIN;
 			break;
 		}
-		if ((rc = wait_locked(q, &q->not_full, timeout_ms,
-			 &deadline)) != 0)
+		if ((rc = wait_locked(
+			 q, &q->not_full, timeout_ms, &deadline)) != 0)
 			break;
 	}
 	if (q->shutdown)
@@ -150,8 +150,8 @@ pool_queue_pop(struct pool_queue *q, void **item, int timeout_ms)
 			rc = -EAGAIN;
 			break;
 		}
-		if ((rc = wait_locked(q, &q->not_empty, timeout_ms,
-			 &deadline)) != 0)
+		if ((rc = wait_locked(
+			 q, &q->not_empty, timeout_ms, &deadline)) != 0)
 			break;
 	}
 	if (q->len > 0) {
@@ -162,7 +162,8 @@ pool_queue_pop(struct pool_queue *q, void **item, int timeout_ms)
 		pthread_cond_signal(&q->not_full);
 		if (q->want_space && q->space_fd >= 0) {
 			q->want_space = 0;
-			/* Cannot fail short of a bug: the counter is far from max. */
+			/* Cannot fail short of a bug: the counter is far from
+			 * max. */
 			(void)!write(q->space_fd, &one, sizeof(one));
 		}
 	}

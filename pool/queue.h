@@ -30,7 +30,7 @@ struct pool_queue {
 	uint64_t pushed;
 	uint64_t refused;
 	int shutdown;
-	int space_fd;	 /* eventfd written when want_space and a pop frees room */
+	int space_fd; /* eventfd written when want_space and a pop frees room */
 	int want_space;
 };
 

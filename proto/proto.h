@@ -11,8 +11,9 @@
  *
  * Wire format (docs/protocol.md is the full contract):
  *   frame    = length u32 BE | body[length]
- *   request  = version u8 | opcode u8 | flags u16 BE | request_id u32 BE | payload
- *   response = version u8 | opcode u8 | status u16 BE | request_id u32 BE | payload
+ *   request  = version u8 | opcode u8 | flags u16 BE | request_id u32 BE |
+ * payload response = version u8 | opcode u8 | status u16 BE | request_id u32 BE
+ * | payload
  */
 #ifndef SOCKETD_PROTO_H
 #define SOCKETD_PROTO_H
@@ -20,11 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION	  1
-#define PROTO_LEN_SIZE	  4 /* the length prefix */
-#define PROTO_HDR_SIZE	  8 /* version, opcode, flags/status, request_id */
-#define PROTO_FRAME_MIN	  (PROTO_LEN_SIZE + PROTO_HDR_SIZE)
-#define PROTO_TEXT_MAX	  4096 /* bound on INFO/STATS/error payloads */
+#define PROTO_VERSION     1
+#define PROTO_LEN_SIZE    4 /* the length prefix */
+#define PROTO_HDR_SIZE    8 /* version, opcode, flags/status, request_id */
+#define PROTO_FRAME_MIN   (PROTO_LEN_SIZE + PROTO_HDR_SIZE)
+#define PROTO_TEXT_MAX    4096 /* bound on INFO/STATS/error payloads */
 #define PROTO_DEFAULT_MAX 1048576
 
 enum proto_opcode {
@@ -180,9 +181,9 @@ size_t proto_error(const struct proto_req *req, enum proto_status status,
     const char *msg, uint8_t *out, size_t cap);
 
 /* Append "name value\n" to buf at *off, never past cap; return bytes added. */
-size_t proto_kv_u64(char *buf, size_t cap, size_t *off, const char *name,
-    uint64_t value);
-size_t proto_kv_str(char *buf, size_t cap, size_t *off, const char *name,
-    const char *value);
+size_t proto_kv_u64(
+    char *buf, size_t cap, size_t *off, const char *name, uint64_t value);
+size_t proto_kv_str(
+    char *buf, size_t cap, size_t *off, const char *name, const char *value);
 
 #endif /* SOCKETD_PROTO_H */
