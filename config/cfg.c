@@ -55,6 +55,7 @@ enum spec_type {
 	SPEC_BOOL,    /* int, 0 or 1 */
 	SPEC_LEVEL,   /* enum cfg_log_level */
 	SPEC_TARGET,  /* enum cfg_log_target */
+	SPEC_STRING,  /* char *, owned; empty means unset */
 };
 
 struct spec {
@@ -100,6 +101,9 @@ static const struct spec root_spec[] = {
     {"timeouts", SPEC_GROUP, 0, 0, 0, timeouts_spec},
     {"tcp", SPEC_GROUP, 0, 0, 0, tcp_spec},
     {"log", SPEC_GROUP, 0, 0, 0, log_spec},
+    {"user", SPEC_STRING, FIELD(user), 0, 0, NULL},
+    {"group", SPEC_STRING, FIELD(group), 0, 0, NULL},
+    {"pid_file", SPEC_STRING, FIELD(pid_file), 0, 0, NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -450,6 +454,34 @@ load_enum(const struct loader *ld, const config_setting_t *s, const char *key,
 	return -1;
 }
 
+/* A string setting; "" leaves it unset (NULL). */
+static int
+load_string(const struct loader *ld, const config_setting_t *s,
+    const char *key, const struct spec *sp, struct cfg *c)
+{
+	char **field = (char **)(void *)((char *)c + sp->off);
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fail(ld, s, key, "must be a string in double quotes");
+		return -1;
+	}
+	v = config_setting_get_string(s);
+	free(*field);
+	*field = NULL;
+	if (v[0] == '\0')
+		return 0;
+	if (strlen(v) > 4095) {
+		fail(ld, s, key, "must be shorter than 4096 bytes");
+		return -1;
+	}
+	if ((*field = strdup(v)) == NULL) {
+		fail(ld, s, key, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_group(const struct loader *ld, const config_setting_t *grp,
     const char *prefix, const struct spec *specs, struct cfg *c)
@@ -523,6 +555,10 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 				NITEMS(target_names), &v) == -1)
 				return -1;
 			c->log_target = (enum cfg_log_target)v;
+			break;
+		case SPEC_STRING:
+			if (load_string(ld, s, key, sp, c) == -1)
+				return -1;
 			break;
 		}
 	}
@@ -656,6 +692,9 @@ cfg_free(struct cfg *c)
 		return;
 	for (i = 0; i < CFG_LISTEN_MAX; i++)
 		free(c->listen[i]);
+	free(c->user);
+	free(c->group);
+	free(c->pid_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -674,6 +713,15 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c = *src;
 	memset(c.listen, 0, sizeof(c.listen));
 	c.nlisten = 0;
+	c.user = c.group = c.pid_file = NULL;
+	if ((src->user != NULL && (c.user = strdup(src->user)) == NULL) ||
+	    (src->group != NULL && (c.group = strdup(src->group)) == NULL) ||
+	    (src->pid_file != NULL &&
+		(c.pid_file = strdup(src->pid_file)) == NULL)) {
+		cfg_free(&c);
+		memset(dst, 0, sizeof(*dst));
+		return -1;
+	}
 	for (i = 0; i < src->nlisten && i < CFG_LISTEN_MAX; i++) {
 		if ((c.listen[i] = strdup(src->listen[i])) == NULL) {
 			cfg_free(&c);
@@ -714,6 +762,41 @@ same_listen(const struct cfg *a, const struct cfg *b)
 	return 1;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+const char *
+cfg_key_at(size_t i)
+{
+	static char names[32][40];
+	static int built;
+	const struct spec *sp, *sub;
+	size_t n = 0;
+
+	/* Built once from the tables; callers are single-threaded tests. */
+	if (!built) {
+		for (sp = root_spec; sp->name != NULL && n < 32; sp++) {
+			snprintf(names[n++], sizeof(names[0]), "%s", sp->name);
+			if (sp->type != SPEC_GROUP)
+				continue;
+			for (sub = sp->sub; sub->name != NULL && n < 32; sub++)
+				snprintf(names[n++], sizeof(names[0]), "%s.%s",
+				    sp->name, sub->name);
+		}
+		for (; n < 32; n++)
+			names[n][0] = '\0';
+		built = 1;
+	}
+	if (i >= 32 || names[i][0] == '\0')
+		return NULL;
+	return names[i];
+}
+
 /*
  * Settings that need a restart: listen (compared as a set, so reordering
  * does not count), workers, queue_size, backlog and log.target.  Names are
@@ -724,7 +807,7 @@ int
 cfg_diff_restart(
     const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap)
 {
-	const char *names[5];
+	const char *names[8];
 	size_t i, n = 0, len = 0;
 	int r;
 
@@ -738,6 +821,12 @@ cfg_diff_restart(
 		names[n++] = "backlog";
 	if (old->log_target != new_cfg->log_target)
 		names[n++] = "log.target";
+	if (!same_str(old->user, new_cfg->user))
+		names[n++] = "user";
+	if (!same_str(old->group, new_cfg->group))
+		names[n++] = "group";
+	if (!same_str(old->pid_file, new_cfg->pid_file))
+		names[n++] = "pid_file";
 
 	if (buf != NULL && cap > 0) {
 		buf[0] = '\0';
@@ -861,5 +950,20 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 	    c->tcp_keepalive ? "true" : "false");
 	out_printf(&o, "log: {\n\tlevel = \"%s\";\n\ttarget = \"%s\";\n};\n",
 	    cfg_log_level_str(c->log_level), cfg_log_target_str(c->log_target));
+	if (c->user != NULL) {
+		out_printf(&o, "user = ");
+		out_string(&o, c->user);
+		out_printf(&o, ";\n");
+	}
+	if (c->group != NULL) {
+		out_printf(&o, "group = ");
+		out_string(&o, c->group);
+		out_printf(&o, ";\n");
+	}
+	if (c->pid_file != NULL) {
+		out_printf(&o, "pid_file = ");
+		out_string(&o, c->pid_file);
+		out_printf(&o, ";\n");
+	}
 	return o.overflow ? -1 : 0;
 }

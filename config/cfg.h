@@ -56,6 +56,10 @@ struct cfg {
 	int tcp_keepalive;
 	enum cfg_log_level log_level;
 	enum cfg_log_target log_target;
+	/* Process; NULL when unset. */
+	char *user;	/* drop to this user after binding (when root) */
+	char *group;	/* and this group (default: the user's) */
+	char *pid_file; /* write the PID here */
 };
 
 struct cfg_error {
@@ -90,6 +94,12 @@ int cfg_copy(struct cfg *dst, const struct cfg *src);
  */
 int cfg_diff_restart(
     const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap);
+
+/*
+ * The i-th setting the loader accepts, as a dotted path ("timeouts.idle"),
+ * groups included; NULL past the last.  For documentation checks.
+ */
+const char *cfg_key_at(size_t i);
 
 /* Names for log levels and targets ("info", "syslog"). */
 const char *cfg_log_level_str(enum cfg_log_level l);

@@ -75,6 +75,13 @@ worker_count(const struct cfg *c)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+#define SWAP_STR(a, b)                                                       \
+	do {                                                                 \
+		char *t_ = (a);                                              \
+		(a) = (b);                                                   \
+		(b) = t_;                                                    \
+	} while (0)
+
 /* Keep the running values of settings that need a restart. */
 static int
 keep_restart_settings(struct cfg *nc, const struct cfg *cur)
@@ -92,6 +99,10 @@ keep_restart_settings(struct cfg *nc, const struct cfg *cur)
 	}
 	nc->nlisten = tmp.nlisten;
 	tmp.nlisten = 0;
+	/* Swap so that cfg_free(&tmp) frees the new file's values. */
+	SWAP_STR(nc->user, tmp.user);
+	SWAP_STR(nc->group, tmp.group);
+	SWAP_STR(nc->pid_file, tmp.pid_file);
 	cfg_free(&tmp);
 	nc->workers = cur->workers;
 	nc->queue_size = cur->queue_size;

@@ -49,6 +49,15 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_int_equal(a->tcp_keepalive, b->tcp_keepalive);
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->log_target, b->log_target);
+	assert_true((a->user == NULL) == (b->user == NULL));
+	if (a->user != NULL)
+		assert_string_equal(a->user, b->user);
+	assert_true((a->group == NULL) == (b->group == NULL));
+	if (a->group != NULL)
+		assert_string_equal(a->group, b->group);
+	assert_true((a->pid_file == NULL) == (b->pid_file == NULL));
+	if (a->pid_file != NULL)
+		assert_string_equal(a->pid_file, b->pid_file);
 }
 
 static void
@@ -712,6 +721,71 @@ test_diff_restart_short_buffer_is_truncated_not_overrun(void **state)
 	cfg_free(&b);
 }
 
+/* user, group, pid_file and the key list. */
+
+static void assert_dump_round_trips(const struct cfg *c);
+
+static void
+test_load_process_keys_sets_strings(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-process.conf"), &c);
+	assert_string_equal(c.user, "socketd");
+	assert_string_equal(c.group, "nogroup");
+	assert_string_equal(c.pid_file, "/run/socketd/socketd.pid");
+	assert_dump_round_trips(&c);
+	cfg_free(&c);
+	assert_null(c.user);
+}
+
+static void
+test_load_number_for_user_is_type_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-user-type.conf"), 3, "user",
+	    "must be a string");
+}
+
+static void
+test_copy_and_diff_cover_process_keys(void **state)
+{
+	struct cfg a, b;
+	char names[128];
+
+	(void)state;
+	load_ok(DATA("valid-process.conf"), &a);
+	assert_int_equal(cfg_copy(&b, &a), 0);
+	assert_ptr_not_equal(a.user, b.user);
+	assert_string_equal(b.pid_file, a.pid_file);
+	assert_int_equal(cfg_diff_restart(&a, &b, names, sizeof(names)), 0);
+	free(b.user);
+	b.user = NULL;
+	assert_int_equal(cfg_diff_restart(&a, &b, names, sizeof(names)), 1);
+	assert_string_equal(names, "user");
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
+static void
+test_key_list_names_every_setting(void **state)
+{
+	static const char *const want[] = {"listen", "workers", "queue_size",
+	    "max_connections", "max_frame_size", "backlog", "timeouts",
+	    "timeouts.idle", "timeouts.read", "timeouts.write",
+	    "timeouts.shutdown", "tcp", "tcp.nodelay", "tcp.keepalive", "log",
+	    "log.level", "log.target", "user", "group", "pid_file"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_non_null(cfg_key_at(i));
+		assert_string_equal(cfg_key_at(i), want[i]);
+	}
+	assert_null(cfg_key_at(i));
+}
+
 /* dump. */
 
 /* Dump c, write it to a temporary file, load it back, compare. */
@@ -892,6 +966,10 @@ main(void)
 	    cmocka_unit_test(test_diff_restart_listen_order_does_not_matter),
 	    cmocka_unit_test(
 		test_diff_restart_short_buffer_is_truncated_not_overrun),
+	    cmocka_unit_test(test_load_process_keys_sets_strings),
+	    cmocka_unit_test(test_load_number_for_user_is_type_error),
+	    cmocka_unit_test(test_copy_and_diff_cover_process_keys),
+	    cmocka_unit_test(test_key_list_names_every_setting),
 	    cmocka_unit_test(test_dump_round_trip_defaults),
 	    cmocka_unit_test(test_dump_round_trip_full_file),
 	    cmocka_unit_test(test_dump_round_trip_millisecond_timeouts),
