@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,16 +17,39 @@
  */
 static const char *log_ident = "socketd";
 static int log_to_syslog;
+static int log_to_journal; /* stderr is the journal: <N> prefixes */
 static int log_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+/*
+ * Whether stderr is connected to the journal: systemd sets JOURNAL_STREAM
+ * to "device:inode" of the stream it connected (systemd.exec(5)); compare
+ * it with stderr so that a variable inherited by a child is not trusted.
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (js == NULL ||
+	    sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *ident, int to_syslog, enum log_level level)
 {
 	log_ident = ident;
 	log_to_syslog = to_syslog;
+	log_to_journal = !to_syslog && stderr_is_journal();
 	log_setlevel(level);
 	if (to_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -65,7 +90,13 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		etext = ebuf;
 #endif
 	}
-	if (!log_to_syslog) {
+	if (log_to_journal) {
+		/* sd-daemon(3) prefixes; the journal adds time and PID. */
+		r = snprintf(line, sizeof(line), "<%d>%s: ", level_prio[level],
+		    level_names[level]);
+		if (r > 0)
+			n = (size_t)r;
+	} else if (!log_to_syslog) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		gmtime_r(&now.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

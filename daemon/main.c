@@ -19,12 +19,16 @@
 #include "acceptor.h"
 #include "cfg.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
+#include "privdrop.h"
 #include "server.h"
 #include "worker.h"
 
 /* Descriptors beyond the connections: listeners, epoll, eventfds, lingers. */
 #define FD_RESERVE 512
+/* How often the systemd STATUS= line is refreshed. */
+#define STATUS_INTERVAL_S 5
 
 static void
 usage(FILE *f)
@@ -171,19 +175,81 @@ open_listeners(const struct cfg *c, struct listener *ls)
 	return 0;
 }
 
+/* The systemd STATUS= line: live figures since the previous one. */
+static void
+send_status(struct server *srv, uint64_t *last_req, uint64_t *last_ms)
+{
+	uint64_t req = server_requests_total(srv), now = now_mono_ms();
+	double rate = 0;
+
+	if (now > *last_ms)
+		rate = (double)(req - *last_req) * 1000.0 /
+		    (double)(now - *last_ms);
+	notify("STATUS=%d connections, %.0f requests/s, %llu requests served",
+	    __atomic_load_n(&srv->conns_current, __ATOMIC_RELAXED), rate,
+	    (unsigned long long)req);
+	*last_req = req;
+	*last_ms = now;
+}
+
+/* Sockets from the service manager, or bound from the config. */
+static int
+get_listeners(const struct cfg *c, struct listener *ls, size_t *n)
+{
+	char err[256];
+	int got;
+
+	got = notify_listen_fds(ls, CFG_LISTEN_MAX, err, sizeof(err));
+	if (got < 0) {
+		log_errx("%s", err);
+		return -1;
+	}
+	if (got > 0) {
+		*n = (size_t)got;
+		log_info("socket activation: serving %d socket%s passed by the "
+			 "service manager; the listen setting is not used",
+		    got, got == 1 ? "" : "s");
+		return 0;
+	}
+	*n = c->nlisten;
+	return open_listeners(c, ls);
+}
+
 static int
 serve(struct server *srv, struct cfg *c)
 {
 	struct listener ls[CFG_LISTEN_MAX];
 	struct pool_params pp;
+	struct timespec tick = {STATUS_INTERVAL_S, 0};
+	struct server_cfg *sc;
+	uint64_t last_req = 0, last_ms = now_mono_ms();
+	char err[256];
 	sigset_t sigs;
 	unsigned i;
 	int sig, rc;
-	size_t n = c->nlisten;
+	size_t n;
 
 	raise_nofile(c->max_connections);
-	if (open_listeners(c, ls) != 0)
+	if (get_listeners(c, ls, &n) != 0)
 		return 1;
+	if (pidfile_write(c->pid_file, err, sizeof(err)) != 0) {
+		log_errx("%s", err);
+		return 1;
+	}
+	/* Listeners are bound: root is no longer needed. */
+	rc = privdrop(c->user, c->group, err, sizeof(err));
+	if (rc < 0) {
+		log_errx("%s; refusing to run on with the privileges socketd "
+			 "was started with",
+		    err);
+		pidfile_remove(c->pid_file);
+		return 1;
+	}
+	if (rc > 0)
+		log_warnx("%s", err);
+	if (c->user == NULL && geteuid() == 0)
+		log_warnx("running as root: set user in the configuration (or "
+			  "User= in the service unit) to drop privileges");
 
 	srv->nworkers = worker_count(c);
 	if ((srv->cfg = server_cfg_new(c)) == NULL)
@@ -220,17 +286,30 @@ serve(struct server *srv, struct cfg *c)
 		 "max_connections %u",
 	    SOCKETD_VERSION, srv->nworkers, srv->cfg->c.queue_size,
 	    srv->cfg->c.max_connections);
+	notify("READY=1\nSTATUS=listening on %s%s, %u workers", ls[0].name,
+	    n > 1 ? " and more" : "", srv->nworkers);
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	for (;;) {
-		sig = sigwaitinfo(&sigs, NULL);
-		if (sig == -1)
+		if (notify_enabled())
+			sig = sigtimedwait(&sigs, NULL, &tick);
+		else
+			sig = sigwaitinfo(&sigs, NULL);
+		if (sig == -1) {
+			if (errno == EAGAIN)
+				send_status(srv, &last_req, &last_ms);
 			continue; /* EINTR */
+		}
 		if (sig == SIGHUP) {
+			/* systemd 253+ wants the reload's start time. */
+			notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+			    (unsigned long long)now_mono_ms() * 1000ULL);
 			reload(srv);
+			notify("READY=1");
+			send_status(srv, &last_req, &last_ms);
 			continue;
 		}
 		break;
@@ -239,10 +318,16 @@ serve(struct server *srv, struct cfg *c)
 	log_info("%s received: stopping; answering the requests already "
 		 "received",
 	    strsignal(sig));
+	notify("STOPPING=1\nSTATUS=stopping: answering the requests already "
+	       "received");
 	__atomic_store_n(&srv->stop_mono_ms, now_mono_ms(), __ATOMIC_RELEASE);
 	acceptor_stop(srv->acc);
 	pool_stop(srv->pool);
 	pool_join(srv->pool);
+	/* c's strings went to the first server_cfg; use the one in force. */
+	sc = server_cfg_get(srv);
+	pidfile_remove(sc->c.pid_file);
+	server_cfg_put(sc);
 	log_info("stopped");
 	return 0;
 }

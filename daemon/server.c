@@ -170,3 +170,14 @@ server_stats_text(void *arg, char *buf, size_t cap)
 #undef KV
 	return off;
 }
+
+uint64_t
+server_requests_total(const struct server *s)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < s->nworkers; i++)
+		n += STAT_GET(s->workers[i].st.requests);
+	return n;
+}

@@ -105,5 +105,7 @@ uint64_t now_real_ns(void);
 size_t server_stats_text(void *arg, char *buf, size_t cap);
 size_t server_info_text(void *arg, char *buf, size_t cap);
 uint64_t server_now_ns(void *arg);
+/* Requests answered so far, summed over the workers. */
+uint64_t server_requests_total(const struct server *s);
 
 #endif /* SOCKETD_SERVER_H */
