@@ -3,6 +3,9 @@
  *
  *	socketd-cli [-hV] [-H host] [-p port] [-t seconds] command [arg ...]
  *
+ * The bench command parses its own options (bench.c, a second getopt
+ * pass over the words after "bench"): there, -t is its thread count.
+ *
  * Each command is one entry in the table below: it gets the parsed
  * options and its own arguments, does its own connecting (a benchmark
  * will want many connections) and returns the exit status.
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "proto.h"
 #include "sdclient.h"
 
@@ -56,6 +60,7 @@ static int cmd_echo(const struct opts *, int, char **);
 static int cmd_info(const struct opts *, int, char **);
 static int cmd_stats(const struct opts *, int, char **);
 static int cmd_time(const struct opts *, int, char **);
+static int cmd_bench(const struct opts *, int, char **);
 
 static const struct cmd cmds[] = {
     {"ping", "", "measure one round trip", 0, 0, cmd_ping},
@@ -63,6 +68,8 @@ static const struct cmd cmds[] = {
     {"info", "", "print the server's information", 0, 0, cmd_info},
     {"stats", "", "print the server's statistics", 0, 0, cmd_stats},
     {"time", "", "print the server's clock (ISO 8601, UTC)", 0, 0, cmd_time},
+    {"bench", "[OPTION...]", "load-test the server (bench --help)", 0, -1,
+	cmd_bench},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -124,7 +131,9 @@ usage(FILE *f)
 	    "\n"
 	    "Exit status: 0 success, 1 the server answered an error, "
 	    "2 usage error,\n"
-	    "3 connection failure, timeout or protocol error.\n");
+	    "3 connection failure, timeout or protocol error.  bench: 1 "
+	    "wrong answers,\n"
+	    "3 connections that failed or were lost.\n");
 }
 
 static int
@@ -381,6 +390,16 @@ cmd_time(const struct opts *o, int argc, char **argv)
 	}
 	(void)printf("%s\n", when);
 	return CLI_OK;
+}
+
+/*
+ * The words after "bench" are its own options; getopt wants the command
+ * word in front as argv[0], and argv[-1] is that word.
+ */
+static int
+cmd_bench(const struct opts *o, int argc, char **argv)
+{
+	return bench_main(o->host, o->port, o->timeout_ms, argc + 1, argv - 1);
 }
 
 static const struct cmd *

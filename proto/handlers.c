@@ -64,11 +64,11 @@ fmt_str(char *dst, const char *s)
 static size_t
 text_len(const char *msg)
 {
-	const char *nul;
 	size_t n;
 
-	if ((nul = memchr(msg, '\0', PROTO_TEXT_MAX + 1)) != NULL)
-		return (size_t)(nul - msg);
+	/* strnlen, not memchr: memchr may read the whole range past the NUL. */
+	if ((n = strnlen(msg, PROTO_TEXT_MAX + 1)) <= PROTO_TEXT_MAX)
+		return n;
 	n = PROTO_TEXT_MAX;
 	while (n > 0 && ((unsigned char)msg[n] & 0xc0) == 0x80)
 		n--;

@@ -1,0 +1,68 @@
+/*
+ * bench: the load generator behind "socketd-cli bench".
+ *
+ * THREADS threads each run an epoll loop over their share of CONNECTIONS
+ * non-blocking connections (dealt out round-robin); every connection keeps
+ * PIPELINE requests in flight in a closed loop and every answer is checked
+ * (version, status, in-order request_id, opcode, payload).  Latency runs
+ * from just before the write that carried a request to just after the read
+ * that completed its answer, into per-thread histograms (hist.h) merged at
+ * the end.
+ *
+ * Exit statuses are socketd-cli's: 0 every answer right, 1 wrong answers,
+ * 2 usage error, 3 connection failures (connect, or later: closed, reset,
+ * timed out, unparseable frames).
+ */
+#ifndef SOCKETD_BENCH_H
+#define SOCKETD_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BENCH_CONNS_MAX       1000000u
+#define BENCH_PIPELINE_MAX    4096u
+#define BENCH_THREADS_MAX     256u
+#define BENCH_REQUESTS_MAX    UINT64_C(1000000000000) /* 10^12 */
+#define BENCH_DURATION_MAX    86400.0
+#define BENCH_WARMUP_MAX      3600.0
+#define BENCH_SIZE_MAX        (1048576u - 8u) /* default max_frame_size */
+#define BENCH_DEFAULT_CONNS   10u
+#define BENCH_DEFAULT_SIZE    64u
+#define BENCH_DEFAULT_SECONDS 5.0
+
+struct bench_opts {
+	const char *host;
+	char port[8];
+	int timeout_ms; /* connect; answer stall (0: none) */
+	unsigned connections;
+	uint64_t requests; /* measured requests; 0: by duration */
+	double duration_s; /* measured seconds when requests is 0 */
+	unsigned pipeline;
+	unsigned threads;
+	uint8_t opcode; /* PROTO_OP_* */
+	size_t size;    /* echo payload bytes; 0 for other ops */
+	double warmup_s;
+	int json;
+	int help; /* --help: print bench_usage and stop */
+};
+
+/*
+ * Parse the bench arguments: argv[0] is the command word ("bench"), as
+ * getopt expects; host, port and timeout_ms are the global defaults.
+ * Returns 0, or -1 with a one-line message in err[0..errlen).
+ */
+int bench_parse(int argc, char **argv, const char *host, const char *port,
+    int timeout_ms, struct bench_opts *o, char *err, size_t errlen);
+
+/* The bench help text. */
+void bench_usage(FILE *f);
+
+/* Run the benchmark described by o; the exit status. */
+int bench_run(const struct bench_opts *o);
+
+/* "socketd-cli bench": parse (usage errors exit 2), then run. */
+int bench_main(
+    const char *host, const char *port, int timeout_ms, int argc, char **argv);
+
+#endif /* SOCKETD_BENCH_H */
