@@ -8,7 +8,7 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libcmocka-dev
+DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libcmocka-dev mandoc man-db
 CMAKE_FLAGS = -DSOCKETD_WERROR=ON
 
 .PHONY: all deps build run check check-plain check-sanitize format clean
