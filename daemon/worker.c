@@ -264,6 +264,16 @@ flush(struct worker *w, struct conn *c)
 static int
 begin_linger(struct worker *w, struct conn *c)
 {
+	/*
+	 * Reachable twice in one loop iteration (a read event, then the
+	 * ready list): the second call must not link c into `lg` again.
+	 */
+	if (c->flags & CONN_LINGER)
+		return 0;
+	if (c->flags & CONN_READY) {
+		clist_remove(&w->ready, c, OFF(l_rdy));
+		c->flags &= ~(uint32_t)CONN_READY;
+	}
 	c->flags |= CONN_LINGER;
 	if (c->flags & CONN_IN_RD) {
 		clist_remove(&w->rd, c, OFF(l_rd));
@@ -462,7 +472,9 @@ drain_conn(struct worker *w, struct conn *c)
 		n = read_and_serve(w, c);
 		if (n == CLOSED)
 			return;
-		if (n != RBUF_SIZE || (c->flags & (CONN_EOF | CONN_CLOSE)))
+		/* Bounded: a peer that does not read gets no more reads. */
+		if (n != RBUF_SIZE ||
+		    (c->flags & (CONN_EOF | CONN_CLOSE | CONN_THROTTLED)))
 			break;
 	}
 	c->flags |= CONN_DRAIN;
