@@ -9,6 +9,14 @@ BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libcmocka-dev mandoc man-db
+# tests/packaging: building and linting the .deb, rpmlint, systemd-analyze
+# (in the systemd package; installing it does not make it PID 1).  Only
+# where the .deb test runs: in CI (CI=true) or with SOCKETD_DEB_TEST=1.
+PKG_DEPS    = build-essential debhelper dpkg-dev fakeroot lintian \
+              libsystemd-dev rpmlint systemd
+ifneq ($(filter true,$(CI))$(filter 1,$(SOCKETD_DEB_TEST)),)
+DEB_DEPS   += $(PKG_DEPS)
+endif
 CMAKE_FLAGS = -DSOCKETD_WERROR=ON
 
 .PHONY: all deps build run check check-plain check-sanitize format clean
