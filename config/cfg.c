@@ -37,6 +37,8 @@
 
 #include <libconfig.h>
 
+#include <arpa/inet.h>
+
 #include "cfg.h"
 
 #if defined(__GNUC__)
@@ -56,6 +58,8 @@ enum spec_type {
 	SPEC_LEVEL,   /* enum cfg_log_level */
 	SPEC_TARGET,  /* enum cfg_log_target */
 	SPEC_STRING,  /* char *, owned; empty means unset */
+	SPEC_ALLOW,   /* access.allow: a list of CIDR strings */
+	SPEC_DENY,    /* access.deny */
 };
 
 struct spec {
@@ -89,6 +93,12 @@ static const struct spec log_spec[] = {
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
+static const struct spec access_spec[] = {
+    {"allow", SPEC_ALLOW, 0, 0, 0, NULL},
+    {"deny", SPEC_DENY, 0, 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
 static const struct spec root_spec[] = {
     {"listen", SPEC_LISTEN, 0, 0, 0, NULL},
     {"workers", SPEC_UINT, FIELD(workers), 0, CFG_WORKERS_MAX, NULL},
@@ -101,6 +111,9 @@ static const struct spec root_spec[] = {
     {"timeouts", SPEC_GROUP, 0, 0, 0, timeouts_spec},
     {"tcp", SPEC_GROUP, 0, 0, 0, tcp_spec},
     {"log", SPEC_GROUP, 0, 0, 0, log_spec},
+    {"max_connections_per_source", SPEC_UINT, FIELD(max_conn_per_source), 0,
+	CFG_CONN_MAX, NULL},
+    {"access", SPEC_GROUP, 0, 0, 0, access_spec},
     {"user", SPEC_STRING, FIELD(user), 0, 0, NULL},
     {"group", SPEC_STRING, FIELD(group), 0, 0, NULL},
     {"pid_file", SPEC_STRING, FIELD(pid_file), 0, 0, NULL},
@@ -454,6 +467,116 @@ load_enum(const struct loader *ld, const config_setting_t *s, const char *key,
 	return -1;
 }
 
+int
+cfg_cidr_parse(const char *s, struct cfg_cidr *out)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned long prefix, max;
+	char *end;
+
+	memset(out, 0, sizeof(*out));
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->v6 = 0;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->v6 = 1;
+	else
+		return -1;
+	max = out->v6 ? 128 : 32;
+	prefix = max;
+	if (slash != NULL) {
+		if (!is_digit((unsigned char)slash[1]))
+			return -1;
+		errno = 0;
+		prefix = strtoul(slash + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || prefix > max)
+			return -1;
+	}
+	out->prefix = (unsigned)prefix;
+	return 0;
+}
+
+static int
+load_cidrs(const struct loader *ld, const config_setting_t *s,
+    const char *key, struct cfg_cidr *list, size_t *n)
+{
+	const config_setting_t *e;
+	const char *v;
+	int i, len;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		fail(ld, s, key, "expected a list of addresses (\"10.0.0.0/8\")");
+		return -1;
+	}
+	len = config_setting_length(s);
+	if (len > CFG_ACL_MAX) {
+		fail(ld, s, key, "at most %d entries, not %d", CFG_ACL_MAX,
+		    len);
+		return -1;
+	}
+	*n = 0;
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fail(ld, e ? e : s, key,
+			    "expected a list of addresses (\"10.0.0.0/8\")");
+			return -1;
+		}
+		v = config_setting_get_string(e);
+		if (cfg_cidr_parse(v, &list[i]) != 0) {
+			fail(ld, e, key,
+			    "\"%.100s\": not an IPv4 or IPv6 address with an "
+			    "optional /prefix",
+			    v);
+			return -1;
+		}
+		*n = (size_t)i + 1;
+	}
+	return 0;
+}
+
+static int
+cidr_match(const struct cfg_cidr *net, int v6, const uint8_t *addr)
+{
+	unsigned full = net->prefix / 8, rest = net->prefix % 8;
+	uint8_t mask;
+
+	if (net->v6 != v6)
+		return 0;
+	if (memcmp(net->addr, addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (net->addr[full] & mask) == (addr[full] & mask);
+}
+
+int
+cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+	    0xff};
+	size_t i;
+	int allowed;
+
+	if (v6 && memcmp(addr, mapped, sizeof(mapped)) == 0) {
+		v6 = 0;
+		addr += 12;
+	}
+	for (i = 0; i < c->ndeny; i++)
+		if (cidr_match(&c->deny[i], v6, addr))
+			return 0;
+	allowed = c->nallow == 0;
+	for (i = 0; i < c->nallow && !allowed; i++)
+		allowed = cidr_match(&c->allow[i], v6, addr);
+	return allowed;
+}
+
 /* A string setting; "" leaves it unset (NULL). */
 static int
 load_string(const struct loader *ld, const config_setting_t *s,
@@ -558,6 +681,14 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			break;
 		case SPEC_STRING:
 			if (load_string(ld, s, key, sp, c) == -1)
+				return -1;
+			break;
+		case SPEC_ALLOW:
+			if (load_cidrs(ld, s, key, c->allow, &c->nallow) == -1)
+				return -1;
+			break;
+		case SPEC_DENY:
+			if (load_cidrs(ld, s, key, c->deny, &c->ndeny) == -1)
 				return -1;
 			break;
 		}
@@ -911,6 +1042,24 @@ out_seconds(struct out *o, const char *name, uint32_t ms)
 		    (unsigned long)(ms / 1000), (unsigned long)(ms % 1000));
 }
 
+static void
+out_cidrs(struct out *o, const char *name, const struct cfg_cidr *list,
+    size_t n)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t i;
+
+	out_printf(o, "\t%s = [ ", name);
+	for (i = 0; i < n; i++) {
+		if (inet_ntop(list[i].v6 ? AF_INET6 : AF_INET, list[i].addr,
+			host, sizeof(host)) == NULL)
+			snprintf(host, sizeof(host), "?");
+		out_printf(o, "%s\"%s/%u\"", i > 0 ? ", " : "", host,
+		    list[i].prefix);
+	}
+	out_printf(o, " ];\n");
+}
+
 /*
  * Write c as a libconfig file that cfg_load reads back to the same values.
  * Returns 0, or -1 if buf is too small (it then holds a truncated,
@@ -950,6 +1099,12 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 	    c->tcp_keepalive ? "true" : "false");
 	out_printf(&o, "log: {\n\tlevel = \"%s\";\n\ttarget = \"%s\";\n};\n",
 	    cfg_log_level_str(c->log_level), cfg_log_target_str(c->log_target));
+	out_printf(&o, "max_connections_per_source = %u;\n",
+	    c->max_conn_per_source);
+	out_printf(&o, "access: {\n");
+	out_cidrs(&o, "allow", c->allow, c->nallow);
+	out_cidrs(&o, "deny", c->deny, c->ndeny);
+	out_printf(&o, "};\n");
 	if (c->user != NULL) {
 		out_printf(&o, "user = ");
 		out_string(&o, c->user);

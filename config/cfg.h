@@ -39,6 +39,15 @@ enum cfg_log_target {
 	CFG_LOG_SYSLOG,
 };
 
+#define CFG_ACL_MAX 64 /* entries in access.allow and in access.deny */
+
+/* An IPv4 or IPv6 network: addr (network byte order) and prefix length. */
+struct cfg_cidr {
+	int v6;		 /* 0: IPv4 (addr[0..3]), 1: IPv6 (addr[0..15]) */
+	uint8_t addr[16];
+	unsigned prefix; /* 0..32 or 0..128 */
+};
+
 struct cfg {
 	char *listen[CFG_LISTEN_MAX]; /* "host:port" or "[v6]:port" */
 	size_t nlisten;
@@ -56,6 +65,12 @@ struct cfg {
 	int tcp_keepalive;
 	enum cfg_log_level log_level;
 	enum cfg_log_target log_target;
+	/* Access control: checked right after accept. */
+	struct cfg_cidr allow[CFG_ACL_MAX]; /* empty: every address */
+	size_t nallow;
+	struct cfg_cidr deny[CFG_ACL_MAX]; /* wins over allow */
+	size_t ndeny;
+	unsigned max_conn_per_source; /* 0: no limit */
 	/* Process; NULL when unset. */
 	char *user;	/* drop to this user after binding (when root) */
 	char *group;	/* and this group (default: the user's) */
@@ -100,6 +115,16 @@ int cfg_diff_restart(
  * groups included; NULL past the last.  For documentation checks.
  */
 const char *cfg_key_at(size_t i);
+
+/*
+ * Whether access control lets the peer in: v6 0 with a 4-byte address or
+ * 1 with a 16-byte one.  IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are
+ * matched as IPv4.  Deny wins; an empty allow list allows every address.
+ */
+int cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr);
+
+/* Parse "10.0.0.0/8", "::1/128" or a bare address; 0 or -1. */
+int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
 
 /* Names for log levels and targets ("info", "syslog"). */
 const char *cfg_log_level_str(enum cfg_log_level l);

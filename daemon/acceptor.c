@@ -34,6 +34,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
+#include "srclimit.h"
 
 #define ACCEPT_BATCH     64  /* accepts per listener per wake-up */
 #define PAUSE_FD_MS      250 /* retry after a descriptor shortage */
@@ -75,7 +76,7 @@ struct acceptor {
 	struct server_cfg *sc;
 	uint64_t gen;
 	uint64_t now;
-	struct log_ratelimit rl_fd, rl_busy, rl_err;
+	struct log_ratelimit rl_fd, rl_busy, rl_err, rl_deny;
 };
 
 int
@@ -209,14 +210,15 @@ linger_close(struct acceptor *a, size_t slot)
 	a->nlinger--;
 }
 
-/* Answer BUSY on fd, shut down our side and linger; takes fd. */
+/* Answer st (BUSY, DENIED) on fd, shut down our side, linger; takes fd. */
 static void
-refuse(struct acceptor *a, int fd, const char *msg, int may_linger)
+refuse(struct acceptor *a, int fd, enum proto_status st, const char *msg,
+    int may_linger)
 {
 	uint8_t frame[PROTO_FRAME_MIN + PROTO_TEXT_MAX];
 	size_t n, i;
 
-	n = proto_error(NULL, PROTO_BUSY, msg, frame, sizeof(frame));
+	n = proto_error(NULL, st, msg, frame, sizeof(frame));
 	/* A fresh socket's send buffer takes a few dozen bytes at once. */
 	if (send(fd, frame, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n ||
 	    shutdown(fd, SHUT_WR) == -1 || !may_linger ||
@@ -277,7 +279,8 @@ no_descriptors(struct acceptor *a, int lfd, int err)
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd != -1) {
 			STAT_ADD(a->srv->astats.rejected_no_fd, 1);
-			refuse(a, fd, "server out of file descriptors", 0);
+			refuse(a, fd, PROTO_BUSY,
+			    "server out of file descriptors", 0);
 		}
 		a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
@@ -288,27 +291,85 @@ no_descriptors(struct acceptor *a, int lfd, int err)
 	pause_accepting(a, PAUSE_FD);
 }
 
+/* The peer as 16 bytes (IPv4 mapped) and whether access control allows it. */
+static int
+peer_allowed(const struct cfg *cf, const struct sockaddr_storage *ss,
+    uint8_t *src)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+	    0xff};
+
+	memset(src, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		memcpy(src, mapped, sizeof(mapped));
+		memcpy(src + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(src, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	}
+	if (cf->nallow == 0 && cf->ndeny == 0)
+		return 1;
+	return cfg_access_allows(cf, 1, src);
+}
+
+/* Close a connection no worker ever took, undoing its accounting. */
+static void
+drop_conn(struct acceptor *a, struct conn *c)
+{
+	if (c->src_counted)
+		srclimit_release(a->srv->src, c->src);
+	conn_free(c);
+	__atomic_fetch_sub(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
+}
+
+/* Refuse with BUSY: log once per interval what the limit was. */
+static void
+refuse_busy(struct acceptor *a, int fd, const char *msg)
+{
+	uint64_t suppressed = 0;
+
+	if (log_ratelimit(&a->rl_busy, a->now, LOG_INTERVAL_MS, &suppressed))
+		log_warnx("refusing connections: %s (%lu more since the last "
+			  "message)",
+		    msg, (unsigned long)suppressed);
+	refuse(a, fd, PROTO_BUSY, msg, 1);
+}
+
 /* Hand a new connection to the pool, or hold it while the queue is full. */
 static void
-dispatch(struct acceptor *a, int fd)
+dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
 {
 	const struct cfg *cf = &a->sc->c;
 	uint64_t suppressed = 0;
 	struct conn *c;
+	uint8_t src[16];
 	char msg[96];
 	int one = 1, rc;
 
+	/* Before a byte is read: a denied peer learns nothing but DENIED. */
+	if (!peer_allowed(cf, ss, src)) {
+		STAT_ADD(a->srv->astats.rejected_denied, 1);
+		if (log_ratelimit(&a->rl_deny, a->now, LOG_INTERVAL_MS,
+			&suppressed))
+			log_info("refused a connection by access control (%lu "
+				 "more since the last message)",
+			    (unsigned long)suppressed);
+		refuse(a, fd, PROTO_DENIED, "access denied", 1);
+		return;
+	}
 	if ((unsigned)__atomic_load_n(&a->srv->conns_current,
 		__ATOMIC_RELAXED) >= cf->max_connections) {
 		STAT_ADD(a->srv->astats.rejected_max_conn, 1);
 		snprintf(msg, sizeof(msg), "max_connections (%u) reached",
 		    cf->max_connections);
-		if (log_ratelimit(
-			&a->rl_busy, a->now, LOG_INTERVAL_MS, &suppressed))
-			log_warnx("refusing connections: %s (%lu more since "
-				  "the last message)",
-			    msg, (unsigned long)suppressed);
-		refuse(a, fd, msg, 1);
+		refuse_busy(a, fd, msg);
+		return;
+	}
+	if (srclimit_acquire(a->srv->src, src, cf->max_conn_per_source) != 0) {
+		STAT_ADD(a->srv->astats.rejected_per_source, 1);
+		snprintf(msg, sizeof(msg),
+		    "max_connections_per_source (%u) reached for this address",
+		    cf->max_conn_per_source);
+		refuse_busy(a, fd, msg);
 		return;
 	}
 	if (cf->tcp_nodelay)
@@ -319,9 +380,12 @@ dispatch(struct acceptor *a, int fd)
 		    fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	if ((c = conn_new(fd)) == NULL) {
 		log_warnx("accept: out of memory for a new connection");
+		srclimit_release(a->srv->src, src);
 		close(fd);
 		return;
 	}
+	memcpy(c->src, src, sizeof(c->src));
+	c->src_counted = 1;
 	__atomic_fetch_add(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
 	STAT_ADD(a->srv->astats.accepted, 1);
 	rc = pool_submit(a->srv->pool, c);
@@ -329,22 +393,24 @@ dispatch(struct acceptor *a, int fd)
 		a->held = c;
 		pause_accepting(a, PAUSE_QUEUE);
 	} else if (rc != 0) {
-		conn_free(c);
-		__atomic_fetch_sub(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
+		drop_conn(a, c);
 	}
 }
 
 static void
 accept_batch(struct acceptor *a, size_t i)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	uint64_t suppressed = 0;
 	int fd, n;
 
 	for (n = 0; n < ACCEPT_BATCH && a->paused == PAUSE_NONE; n++) {
-		fd = accept4(
-		    a->ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			dispatch(a, fd);
+			dispatch(a, fd, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -502,10 +568,8 @@ acceptor_stop(struct acceptor *a)
 	for (i = 0; i < LINGER_SLOTS; i++)
 		if (a->lingers[i].fd != -1)
 			close(a->lingers[i].fd);
-	if (a->held != NULL && pool_submit(a->srv->pool, a->held) != 0) {
-		conn_free(a->held);
-		__atomic_fetch_sub(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
-	}
+	if (a->held != NULL && pool_submit(a->srv->pool, a->held) != 0)
+		drop_conn(a, a->held);
 	a->held = NULL;
 	if (a->paused != PAUSE_NONE) {
 		a->now = now_mono_ms();

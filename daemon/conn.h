@@ -51,6 +51,9 @@ struct conn {
 	const struct conn_io *io;
 	void *io_ctx;
 
+	uint8_t src[16];     /* peer address, IPv4 as ::ffff:a.b.c.d */
+	uint8_t src_counted; /* counted in the server's srclimit table */
+
 	uint8_t *in; /* unparsed input, from in[in_off] for in_len bytes */
 	uint32_t in_off, in_len, in_cap;
 	uint8_t *out; /* unsent output, from out[out_off] for out_len bytes */

@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "privdrop.h"
 #include "server.h"
+#include "srclimit.h"
 #include "worker.h"
 
 /* Descriptors beyond the connections: listeners, epoll, eventfds, lingers. */
@@ -251,6 +252,8 @@ serve(struct server *srv, struct cfg *c)
 		log_warnx("running as root: set user in the configuration (or "
 			  "User= in the service unit) to drop privileges");
 
+	if ((srv->src = srclimit_new()) == NULL)
+		fatalx("out of memory");
 	srv->nworkers = worker_count(c);
 	if ((srv->cfg = server_cfg_new(c)) == NULL)
 		fatalx("out of memory");

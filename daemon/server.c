@@ -5,6 +5,7 @@
 #include "acceptor.h"
 #include "proto.h"
 #include "server.h"
+#include "srclimit.h"
 #include "worker.h"
 
 uint64_t
@@ -130,8 +131,9 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		sum.resets += STAT_GET(w->resets);
 	}
 	pool_stats(s->pool, &ps);
-	rejected =
-	    STAT_GET(as->rejected_max_conn) + STAT_GET(as->rejected_no_fd);
+	rejected = STAT_GET(as->rejected_max_conn) +
+	    STAT_GET(as->rejected_no_fd) + STAT_GET(as->rejected_denied) +
+	    STAT_GET(as->rejected_per_source);
 
 #define KV(name, v) proto_kv_u64(buf, cap, &off, name, v)
 	KV("connections_current",
@@ -141,7 +143,10 @@ server_stats_text(void *arg, char *buf, size_t cap)
 	KV("connections_rejected", rejected);
 	KV("rejected_max_connections", STAT_GET(as->rejected_max_conn));
 	KV("rejected_no_descriptors", STAT_GET(as->rejected_no_fd));
+	KV("rejected_denied", STAT_GET(as->rejected_denied));
+	KV("rejected_per_source", STAT_GET(as->rejected_per_source));
 	KV("rejected_dropped", STAT_GET(as->rejected_dropped));
+	KV("sources_current", s->src != NULL ? srclimit_sources(s->src) : 0);
 	KV("requests_total", sum.requests);
 	KV("bytes_received", sum.bytes_received);
 	KV("bytes_sent", sum.bytes_sent);

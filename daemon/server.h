@@ -66,6 +66,8 @@ struct astats {
 	uint64_t paused_ms;         /* total time paused */
 	uint64_t paused_now;        /* 1 while paused */
 	uint64_t accept_errors;
+	uint64_t rejected_denied;     /* DENIED: access control */
+	uint64_t rejected_per_source; /* BUSY: max_connections_per_source */
 } __attribute__((aligned(64)));
 
 struct worker;
@@ -81,6 +83,7 @@ struct server {
 	struct worker *workers; /* nworkers of them, indexed like the pool */
 	unsigned nworkers;
 	struct acceptor *acc;
+	struct srclimit *src; /* connections per client address */
 
 	int conns_current; /* atomic */
 	struct astats astats;

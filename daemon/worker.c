@@ -34,6 +34,7 @@
 
 #include "acceptor.h"
 #include "log.h"
+#include "srclimit.h"
 #include "worker.h"
 
 #define RBUF_SIZE  (64 * 1024)  /* one read(2) at most */
@@ -433,6 +434,8 @@ conn_close(struct worker *w, struct conn *c)
 		clist_remove(&w->lg, c, OFF(l_lg));
 	if (c->flags & CONN_READY)
 		clist_remove(&w->ready, c, OFF(l_rdy));
+	if (c->src_counted)
+		srclimit_release(w->srv->src, c->src);
 	conn_free(c); /* close(2) also takes it out of the epoll set */
 	STAT_ADD(w->st.connections_now, (uint64_t)-1);
 	__atomic_fetch_sub(&w->srv->conns_current, 1, __ATOMIC_RELAXED);

@@ -401,7 +401,7 @@ decode_status(int ws)
 
 /* In a forked child: close every descriptor from 3 up. */
 static void
-close_from_3(void)
+close_from(int first)
 {
 	struct rlimit rl;
 	rlim_t fd, max = 1024;
@@ -410,8 +410,40 @@ close_from_3(void)
 		max = rl.rlim_cur;
 	if (max > 65536)
 		max = 65536;
-	for (fd = 3; fd < max; fd++)
+	for (fd = (rlim_t)first; fd < max; fd++)
 		(void)close((int)fd);
+}
+
+/* In the child: environment, inherited socket, descriptors closed. */
+static void
+child_env(const struct h_daemon *d, const struct h_opts *o)
+{
+	const char *const *e;
+	struct stat st;
+	char buf[64];
+
+	for (e = o->env; e != NULL && *e != NULL; e++)
+		(void)putenv((char *)(uintptr_t)*e);
+	if (o->journal && fstat(STDERR_FILENO, &st) == 0) {
+		snprintf(buf, sizeof(buf), "%llu:%llu",
+		    (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		(void)setenv("JOURNAL_STREAM", buf, 1);
+	}
+	(void)d;
+	if (o->listen_fd > 0) {
+		if (o->listen_fd != 3 && dup2(o->listen_fd, 3) == -1)
+			_exit(124);
+		/* dup2 clears close-on-exec; fd 3 itself may still have it. */
+		if (fcntl(3, F_SETFD, 0) == -1)
+			_exit(124);
+		snprintf(buf, sizeof(buf), "%ld", (long)getpid());
+		(void)setenv("LISTEN_PID", buf, 1);
+		(void)setenv("LISTEN_FDS", "1", 1);
+		close_from(4);
+	} else {
+		close_from(3);
+	}
 }
 
 static void
@@ -443,7 +475,7 @@ spawn(struct h_daemon *d, const struct h_opts *o)
 		(void)dup2(fd, STDOUT_FILENO);
 		if ((fd = open("/dev/null", O_RDONLY)) != -1)
 			(void)dup2(fd, STDIN_FILENO);
-		close_from_3();
+		child_env(d, o);
 		child_signals();
 		if (o->nofile > 0) {
 			rl.rlim_cur = rl.rlim_max = (rlim_t)o->nofile;
@@ -495,6 +527,25 @@ wait_ready(struct h_daemon *d, const struct h_opts *o)
 }
 
 struct h_daemon *
+h_spawn(struct h_ctx *t, const struct h_opts *o)
+{
+	struct h_daemon *d;
+
+	assert_true(t->nd < H_MAX_DAEMONS);
+	d = calloc(1, sizeof(*d));
+	assert_non_null(d);
+	t->d[t->nd++] = d;
+	d->status = -1;
+	mkdtemp_in(d->dir, sizeof(d->dir));
+	snprintf(d->conf, sizeof(d->conf), "%s/socketd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/socketd.log", d->dir);
+	d->port = o->port > 0 ? o->port : h_free_port(o->need_v6);
+	h_write_config(d, o);
+	spawn(d, o);
+	return d;
+}
+
+struct h_daemon *
 h_start(struct h_ctx *t, const struct h_opts *o)
 {
 	static const struct h_opts defaults;
@@ -514,7 +565,7 @@ h_start(struct h_ctx *t, const struct h_opts *o)
 	snprintf(d->log, sizeof(d->log), "%s/socketd.log", d->dir);
 
 	for (attempt = 0; attempt < 5; attempt++) {
-		d->port = h_free_port(o->need_v6);
+		d->port = o->port > 0 ? o->port : h_free_port(o->need_v6);
 		h_write_config(d, o);
 		spawn(d, o);
 		rc = wait_ready(d, o);
@@ -760,13 +811,19 @@ h_sdc_close(struct h_ctx *t, struct sdc *c)
 struct sdc *
 h_sdc_settled(struct h_ctx *t, const struct h_daemon *d)
 {
+	return h_sdc_settled_on(t, d, "127.0.0.1");
+}
+
+struct sdc *
+h_sdc_settled_on(struct h_ctx *t, const struct h_daemon *d, const char *host)
+{
 	int64_t deadline = h_now_ms() + H_IO_TIMEOUT;
 	struct proto_resp resp;
 	char err[SDC_ERRLEN];
 	struct sdc *c;
 
 	for (;;) {
-		c = h_sdc(t, "127.0.0.1", d->port);
+		c = h_sdc(t, host, d->port);
 		if (sdc_call(c, PROTO_OP_PING, NULL, 0, &resp, err) == -1)
 			fail_msg("PING: %s", err);
 		if (resp.status == PROTO_OK)
@@ -1209,7 +1266,7 @@ h_run(char *const argv[], int timeout_ms, struct h_run *r)
 		(void)dup2(pe[1], STDERR_FILENO);
 		if ((n = open("/dev/null", O_RDONLY)) != -1)
 			(void)dup2(n, STDIN_FILENO);
-		close_from_3();
+		close_from(3);
 		child_signals();
 		execv(argv[0], argv);
 		_exit(127);

@@ -48,6 +48,14 @@ struct h_opts {
 	const char *probe_host;
 	/* The port must also be free on ::1. */
 	int need_v6;
+	/* > 0: use this port instead of picking a free one. */
+	int port;
+	/* NULL-terminated "NAME=value" strings added to the environment. */
+	const char *const *env;
+	/* > 0: pass this socket as fd 3 with LISTEN_PID and LISTEN_FDS=1. */
+	int listen_fd;
+	/* Set JOURNAL_STREAM to the log file's device:inode (stderr). */
+	int journal;
 };
 
 struct h_ctx;
@@ -79,6 +87,8 @@ void h_write_file(const char *path, const char *text);
 struct h_daemon *h_start(struct h_ctx *t, const struct h_opts *o);
 /* Rewrite d's config file from o, same port (for SIGHUP tests). */
 void h_write_config(const struct h_daemon *d, const struct h_opts *o);
+/* Start a daemon and return at once, without waiting until it accepts. */
+struct h_daemon *h_spawn(struct h_ctx *t, const struct h_opts *o);
 /*
  * Stop by PID: SIGTERM, wait up to timeout_ms (<= 0: 10 s), then SIGKILL.
  * Returns the exit status, 128 + signal if killed by a signal; an already
@@ -117,6 +127,9 @@ void h_sdc_close(struct h_ctx *t, struct sdc *c);
  * still be counted), then wait until connections_current is 1.
  */
 struct sdc *h_sdc_settled(struct h_ctx *t, const struct h_daemon *d);
+/* The same, connecting to host. */
+struct sdc *h_sdc_settled_on(
+    struct h_ctx *t, const struct h_daemon *d, const char *host);
 /* One PING through sdc_call; asserts an OK answer. */
 void h_ping(struct sdc *c);
 

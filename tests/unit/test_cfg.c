@@ -49,6 +49,11 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_int_equal(a->tcp_keepalive, b->tcp_keepalive);
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->log_target, b->log_target);
+	assert_int_equal(a->max_conn_per_source, b->max_conn_per_source);
+	assert_int_equal(a->nallow, b->nallow);
+	assert_int_equal(a->ndeny, b->ndeny);
+	assert_memory_equal(a->allow, b->allow, a->nallow * sizeof(a->allow[0]));
+	assert_memory_equal(a->deny, b->deny, a->ndeny * sizeof(a->deny[0]));
 	assert_true((a->user == NULL) == (b->user == NULL));
 	if (a->user != NULL)
 		assert_string_equal(a->user, b->user);
@@ -775,7 +780,8 @@ test_key_list_names_every_setting(void **state)
 	    "max_connections", "max_frame_size", "backlog", "timeouts",
 	    "timeouts.idle", "timeouts.read", "timeouts.write",
 	    "timeouts.shutdown", "tcp", "tcp.nodelay", "tcp.keepalive", "log",
-	    "log.level", "log.target", "user", "group", "pid_file"};
+	    "log.level", "log.target", "max_connections_per_source", "access",
+	    "access.allow", "access.deny", "user", "group", "pid_file"};
 	size_t i;
 
 	(void)state;
@@ -784,6 +790,101 @@ test_key_list_names_every_setting(void **state)
 		assert_string_equal(cfg_key_at(i), want[i]);
 	}
 	assert_null(cfg_key_at(i));
+}
+
+/* Access control. */
+
+static int
+allows(const struct cfg *c, const char *addr)
+{
+	struct cfg_cidr a;
+
+	assert_int_equal(cfg_cidr_parse(addr, &a), 0);
+	assert_true(a.prefix == (a.v6 ? 128u : 32u));
+	return cfg_access_allows(c, a.v6, a.addr);
+}
+
+static void
+test_access_lists_allow_deny_and_mapped(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	load_ok(DATA("valid-access.conf"), &c);
+	assert_int_equal(c.max_conn_per_source, 4);
+	assert_int_equal(c.nallow, 4);
+	assert_int_equal(c.ndeny, 2);
+	assert_true(allows(&c, "127.0.0.1"));
+	assert_true(allows(&c, "127.255.0.9"));
+	assert_true(allows(&c, "::1"));
+	assert_true(allows(&c, "10.2.3.4"));
+	assert_true(allows(&c, "2001:db8:ffff::1"));
+	/* Deny wins over a wider allow. */
+	assert_false(allows(&c, "10.1.2.3"));
+	assert_false(allows(&c, "192.0.2.7"));
+	/* Not listed at all. */
+	assert_false(allows(&c, "192.0.2.8"));
+	assert_false(allows(&c, "::2"));
+	assert_false(allows(&c, "2001:db9::1"));
+	/* IPv4-mapped IPv6 peers are judged as IPv4. */
+	assert_true(allows(&c, "::ffff:127.0.0.1"));
+	assert_false(allows(&c, "::ffff:10.1.0.1"));
+	assert_dump_round_trips(&c);
+	cfg_free(&c);
+}
+
+static void
+test_access_empty_allow_allows_all_but_deny(void **state)
+{
+	struct cfg c;
+	struct cfg_error err;
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&c, &err), 0);
+	assert_true(allows(&c, "203.0.113.5"));
+	assert_int_equal(cfg_cidr_parse("203.0.113.0/24", &c.deny[0]), 0);
+	c.ndeny = 1;
+	assert_false(allows(&c, "203.0.113.5"));
+	assert_true(allows(&c, "203.0.114.5"));
+	/* Prefix bits that are not whole bytes. */
+	assert_int_equal(cfg_cidr_parse("198.51.100.128/25", &c.deny[0]), 0);
+	assert_false(allows(&c, "198.51.100.200"));
+	assert_true(allows(&c, "198.51.100.127"));
+	assert_int_equal(cfg_cidr_parse("0.0.0.0/0", &c.deny[0]), 0);
+	assert_false(allows(&c, "1.2.3.4"));
+	assert_true(allows(&c, "::1")); /* /0 of IPv4 is not IPv6 */
+	cfg_free(&c);
+}
+
+static void
+test_cidr_parse_rejects_bad_networks(void **state)
+{
+	static const char *const bad[] = {"", "/8", "10.0.0.0/", "10.0.0.0/33",
+	    "::/129", "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0", "example.com",
+	    "[::1]/128", "1.2.3.4/ 8"};
+	struct cfg_cidr a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cfg_cidr_parse(bad[i], &a) == 0)
+			fail_msg("\"%s\" was accepted", bad[i]);
+}
+
+static void
+test_load_bad_cidr_reports_element_line(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-access-cidr.conf"), 4, "access.allow",
+	    "\"10.0.0.0/33\": not an IPv4 or IPv6 address");
+}
+
+static void
+test_load_unknown_access_key_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-access-unknown.conf"), 2, "access.alow",
+	    "unknown setting");
 }
 
 /* dump. */
@@ -970,6 +1071,11 @@ main(void)
 	    cmocka_unit_test(test_load_number_for_user_is_type_error),
 	    cmocka_unit_test(test_copy_and_diff_cover_process_keys),
 	    cmocka_unit_test(test_key_list_names_every_setting),
+	    cmocka_unit_test(test_access_lists_allow_deny_and_mapped),
+	    cmocka_unit_test(test_access_empty_allow_allows_all_but_deny),
+	    cmocka_unit_test(test_cidr_parse_rejects_bad_networks),
+	    cmocka_unit_test(test_load_bad_cidr_reports_element_line),
+	    cmocka_unit_test(test_load_unknown_access_key_is_error),
 	    cmocka_unit_test(test_dump_round_trip_defaults),
 	    cmocka_unit_test(test_dump_round_trip_full_file),
 	    cmocka_unit_test(test_dump_round_trip_millisecond_timeouts),
