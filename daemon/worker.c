@@ -76,6 +76,22 @@ set_events(struct worker *w, struct conn *c)
 		c->flags |= CONN_WANT_OUT;
 }
 
+/*
+ * Activity: move c to the tail of the idle-ordered `all` list.  Skipped
+ * when c is already stamped with this loop iteration's time: a read and
+ * the write that answers it then cost one list move, not two, and the
+ * list stays sorted because the time has not moved.
+ */
+static void
+touch(struct worker *w, struct conn *c)
+{
+	if (c->t_active == w->now && w->all.tail == c)
+		return;
+	c->t_active = w->now;
+	clist_remove(&w->all, c, OFF(l_all));
+	clist_push_tail(&w->all, c, OFF(l_all));
+}
+
 /* Output goes to the scratch buffer unless the connection already queues. */
 static uint8_t *
 out_room(struct worker *w, struct conn *c, size_t need)
@@ -237,11 +253,8 @@ flush(struct worker *w, struct conn *c)
 		n = 0;
 	}
 	STAT_ADD(w->st.bytes_sent, (uint64_t)n);
-	if (n > 0) {
-		c->t_active = w->now;
-		clist_remove(&w->all, c, OFF(l_all));
-		clist_push_tail(&w->all, c, OFF(l_all));
-	}
+	if (n > 0)
+		touch(w, c);
 	if (w->obuf_len > 0) {
 		if ((size_t)n < len) {
 			/* Keep what the socket did not take, in order. */
@@ -383,9 +396,7 @@ read_and_serve(struct worker *w, struct conn *c)
 	n = c->io->read(c->fd, c->io_ctx, w->rbuf, RBUF_SIZE);
 	if (n > 0) {
 		STAT_ADD(w->st.bytes_received, (uint64_t)n);
-		c->t_active = w->now;
-		clist_remove(&w->all, c, OFF(l_all));
-		clist_push_tail(&w->all, c, OFF(l_all));
+		touch(w, c);
 		if (c->flags & (CONN_LINGER | CONN_CLOSE))
 			return n; /* discarded */
 		if (c->in_len > 0) {
