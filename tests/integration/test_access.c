@@ -94,10 +94,8 @@ test_deny_wins_over_allow(void **state)
 static void
 test_reload_changes_access(void **state)
 {
-	static const struct h_opts open = {.listen = BOTH,
-	    .level = "info",
-	    .probe_host = "::1",
-	    .need_v6 = 1};
+	static const struct h_opts open = {
+	    .listen = BOTH, .level = "info", .probe_host = "::1", .need_v6 = 1};
 	static const struct h_opts closed = {.listen = BOTH,
 	    .level = "info",
 	    .extra = "access: { deny = [ \"127.0.0.0/8\" ]; };",

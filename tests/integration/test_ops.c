@@ -131,11 +131,9 @@ test_socket_activation_serves_passed_socket(void **state)
 	d = h_start(T(state), &o);
 	c = h_sdc(T(state), "127.0.0.1", d->port);
 	h_ping(c);
-	assert_int_equal(h_log_count(d, "socket activation: serving 1 socket",
-			     NULL),
-	    1);
-	assert_null(
-	    h_sdc_try(T(state), "127.0.0.1", unused_port, 1000, err));
+	assert_int_equal(
+	    h_log_count(d, "socket activation: serving 1 socket", NULL), 1);
+	assert_null(h_sdc_try(T(state), "127.0.0.1", unused_port, 1000, err));
 	assert_non_null(strstr(err, "refused"));
 }
 
@@ -184,8 +182,8 @@ test_privilege_drop_to_nobody(void **state)
 	uid = strstr(st, "\nUid:");
 	assert_non_null(uid);
 	/* Real, effective, saved and filesystem UIDs: all 65534. */
-	assert_int_equal(strncmp(uid, "\nUid:\t65534\t65534\t65534\t65534", 29),
-	    0);
+	assert_int_equal(
+	    strncmp(uid, "\nUid:\t65534\t65534\t65534\t65534", 29), 0);
 	free(st);
 }
 
