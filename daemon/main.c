@@ -232,10 +232,10 @@ serve(struct server *srv, struct cfg *c)
 
 	raise_nofile(c->max_connections);
 	if (get_listeners(c, ls, &n) != 0)
-		return 1;
+		goto fail;
 	if (pidfile_write(c->pid_file, err, sizeof(err)) != 0) {
 		log_errx("%s", err);
-		return 1;
+		goto fail;
 	}
 	/* Listeners are bound: root is no longer needed. */
 	rc = privdrop(c->user, c->group, err, sizeof(err));
@@ -244,7 +244,7 @@ serve(struct server *srv, struct cfg *c)
 			 "was started with",
 		    err);
 		pidfile_remove(c->pid_file);
-		return 1;
+		goto fail;
 	}
 	if (rc > 0)
 		log_warnx("%s", err);
@@ -263,15 +263,6 @@ serve(struct server *srv, struct cfg *c)
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv) != 0)
 			fatalx("out of memory");
-
-	/* Every thread inherits this mask; only sigwaitinfo() sees signals. */
-	sigfillset(&sigs);
-	sigdelset(&sigs, SIGSEGV);
-	sigdelset(&sigs, SIGBUS);
-	sigdelset(&sigs, SIGFPE);
-	sigdelset(&sigs, SIGILL);
-	sigdelset(&sigs, SIGABRT);
-	pthread_sigmask(SIG_SETMASK, &sigs, NULL);
 
 	memset(&pp, 0, sizeof(pp));
 	pp.workers = srv->nworkers;
@@ -333,6 +324,9 @@ serve(struct server *srv, struct cfg *c)
 	server_cfg_put(sc);
 	log_info("stopped");
 	return 0;
+fail:
+	cfg_free(c); /* not handed to a server_cfg yet */
+	return 1;
 }
 
 int
@@ -349,8 +343,22 @@ main(int argc, char *argv[])
 	struct cfg c;
 	struct cfg_error err;
 	const char *path = CFG_DEFAULT_PATH;
+	sigset_t sigs;
 	int ch, test = 0;
 
+	/*
+	 * Block signals first of all: the kernel completes connections as
+	 * soon as a listener exists, so a client (or a supervisor) may send
+	 * SIGHUP or SIGTERM before start-up is over.  They wait, pending,
+	 * for sigwaitinfo().  Every thread inherits this mask.
+	 */
+	sigfillset(&sigs);
+	sigdelset(&sigs, SIGSEGV);
+	sigdelset(&sigs, SIGBUS);
+	sigdelset(&sigs, SIGFPE);
+	sigdelset(&sigs, SIGILL);
+	sigdelset(&sigs, SIGABRT);
+	pthread_sigmask(SIG_SETMASK, &sigs, NULL);
 	log_init("socketd", 0, LOG_LEVEL_INFO);
 	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -203,8 +203,12 @@ h_teardown(void **state)
 		}
 		/* The sanitizers report to stderr, that is the log. */
 		if (h_log_count(t->d[i], "Sanitizer", NULL) > 0 ||
-		    h_log_count(t->d[i], "runtime error:", NULL) > 0) {
-			print_error("socketd's log has a sanitizer report\n");
+		    h_log_count(t->d[i], "runtime error:", NULL) > 0 ||
+		    h_log_count(t->d[i], "==", "Invalid ") > 0 ||
+		    h_log_count(t->d[i], "==", "uninitialised") > 0 ||
+		    h_log_count(t->d[i], "==", "definitely lost") > 0) {
+			print_error("socketd's log has a sanitizer or "
+				    "valgrind report\n");
 			this = 1;
 		}
 		if (this)
@@ -482,7 +486,19 @@ spawn(struct h_daemon *d, const struct h_opts *o)
 			if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 				_exit(125);
 		}
-		execl(SOCKETD_BIN, "socketd", "-c", d->conf, (char *)NULL);
+		/*
+		 * SOCKETD_IT_VALGRIND=1 runs the daemon under memcheck; its
+		 * report goes to stderr, the log, which teardown checks.
+		 */
+		if (getenv("SOCKETD_IT_VALGRIND") != NULL)
+			execlp("valgrind", "valgrind", "--quiet",
+			    "--error-exitcode=99", "--leak-check=full",
+			    "--errors-for-leak-kinds=definite,indirect",
+			    "--show-leak-kinds=definite,indirect",
+			    SOCKETD_BIN, "-c", d->conf, (char *)NULL);
+		else
+			execl(SOCKETD_BIN, "socketd", "-c", d->conf,
+			    (char *)NULL);
 		_exit(127);
 	}
 	d->pid = pid;

@@ -254,6 +254,49 @@ test_journal_lines_carry_priority_prefixes(void **state)
 	free(log);
 }
 
+/*
+ * The kernel completes connections as soon as a listener exists, so a
+ * signal may come before start-up is over: from exec on, SIGHUP must not
+ * kill socketd (it used to, until signals were blocked first thing).
+ */
+static void
+test_sighup_during_startup_is_not_fatal(void **state)
+{
+	static const struct h_opts o = {.level = "info"};
+	char exe[64], target[512];
+	struct h_daemon *d;
+	int64_t deadline;
+	ssize_t n;
+	int sent = 0;
+
+	d = h_spawn(T(state), &o);
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", (long)d->pid);
+	/* Wait for the exec (before it, SIGHUP would kill the test's fork). */
+	deadline = h_now_ms() + 5000;
+	for (;;) {
+		n = readlink(exe, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (strstr(target, "socketd") != NULL &&
+			    strstr(target, "it_test") == NULL)
+				break;
+		}
+		if (h_now_ms() > deadline)
+			fail_msg("socketd was not exec'd within 5 s");
+	}
+	/* Then a SIGHUP every 100 us until it has said it is ready. */
+	deadline = h_now_ms() + 5000;
+	while (h_log_count(d, "ready:", NULL) == 0 && h_now_ms() < deadline) {
+		if (kill(d->pid, SIGHUP) == 0)
+			sent++;
+		usleep(100);
+	}
+	print_message("# %d SIGHUPs during start-up\n", sent);
+	assert_int_equal(h_wait_exit(d, 0), -1); /* still running */
+	h_ping(h_sdc(T(state), "127.0.0.1", d->port));
+	assert_int_equal(h_stop(d, 10000), 0);
+}
+
 int
 main(void)
 {
@@ -276,6 +319,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_journal_lines_carry_priority_prefixes, h_setup,
 		h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_sighup_during_startup_is_not_fatal, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests_name(
