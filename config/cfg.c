@@ -13,6 +13,14 @@
  *   "[ipv6]:port" (brackets required; an optional %zone is allowed).
  *   "*:port" means every IPv4 address and is stored as "0.0.0.0:port", so
  *   struct cfg never contains a '*'.  Entries must be unique.
+ * - A "tls://" prefix makes a listen entry a TLS listener.  struct cfg
+ *   keeps the prefix, so comparing, copying and dumping the list need no
+ *   second field; uniqueness is judged on the address alone ("x:1" and
+ *   "tls://x:1" cannot both be bound).  Any other "scheme://" is an error.
+ * - Settings that need others are checked once the whole file is read:
+ *   a tls:// listener needs tls.certificate and tls.key (reported at the
+ *   listener's line), tls.verify_client needs tls.ca.  The files are not
+ *   opened here: the daemon loads them (and reports what is wrong).
  * - Integers may be written as int or int64 (L suffix).  libconfig 1.5
  *   wraps numbers beyond 32 bits written without L before we can see them.
  * - Timeouts are seconds (integer or decimal), rounded to the nearest
@@ -60,6 +68,7 @@ enum spec_type {
 	SPEC_STRING,  /* char *, owned; empty means unset */
 	SPEC_ALLOW,   /* access.allow: a list of CIDR strings */
 	SPEC_DENY,    /* access.deny */
+	SPEC_TLSVER,  /* enum cfg_tls_version */
 };
 
 struct spec {
@@ -78,6 +87,8 @@ static const struct spec timeouts_spec[] = {
     {"read", SPEC_TIMEOUT, FIELD(read_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
     {"write", SPEC_TIMEOUT, FIELD(write_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
     {"shutdown", SPEC_TIMEOUT, FIELD(shutdown_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {"handshake", SPEC_TIMEOUT, FIELD(handshake_ms), 0, CFG_TIMEOUT_MAX_S,
+	NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -99,6 +110,15 @@ static const struct spec access_spec[] = {
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
+static const struct spec tls_spec[] = {
+    {"certificate", SPEC_STRING, FIELD(tls_certificate), 0, 0, NULL},
+    {"key", SPEC_STRING, FIELD(tls_key), 0, 0, NULL},
+    {"ca", SPEC_STRING, FIELD(tls_ca), 0, 0, NULL},
+    {"verify_client", SPEC_BOOL, FIELD(tls_verify_client), 0, 0, NULL},
+    {"min_version", SPEC_TLSVER, FIELD(tls_min_version), 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
 static const struct spec root_spec[] = {
     {"listen", SPEC_LISTEN, 0, 0, 0, NULL},
     {"workers", SPEC_UINT, FIELD(workers), 0, CFG_WORKERS_MAX, NULL},
@@ -114,6 +134,7 @@ static const struct spec root_spec[] = {
     {"max_connections_per_source", SPEC_UINT, FIELD(max_conn_per_source), 0,
 	CFG_CONN_MAX, NULL},
     {"access", SPEC_GROUP, 0, 0, 0, access_spec},
+    {"tls", SPEC_GROUP, 0, 0, 0, tls_spec},
     {"user", SPEC_STRING, FIELD(user), 0, 0, NULL},
     {"group", SPEC_STRING, FIELD(group), 0, 0, NULL},
     {"pid_file", SPEC_STRING, FIELD(pid_file), 0, 0, NULL},
@@ -130,6 +151,11 @@ static const char *const level_names[] = {
 static const char *const target_names[] = {
     [CFG_LOG_STDERR] = "stderr",
     [CFG_LOG_SYSLOG] = "syslog",
+};
+
+static const char *const tls_version_names[] = {
+    [CFG_TLS_1_2] = "1.2",
+    [CFG_TLS_1_3] = "1.3",
 };
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -306,9 +332,9 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
     struct cfg *c)
 {
 	const config_setting_t *e;
-	const char *v, *why;
-	size_t i, j, n;
-	int len;
+	const char *v, *addr, *why, *scheme;
+	size_t i, j, n, plen;
+	int len, tls;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
 		fail(ld, s, key, "expected a list of strings");
@@ -339,17 +365,28 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 			return -1;
 		}
 		v = config_setting_get_string(e);
-		if ((why = check_listen(v)) != NULL) {
+		addr = cfg_listen_addr(v, &tls);
+		if (!tls && (scheme = strstr(v, "://")) != NULL) {
+			fail(ld, e, key,
+			    "\"%.100s\": unknown scheme \"%.*s\" (only "
+			    "\"" CFG_TLS_PREFIX "\" may precede an address)",
+			    v, (int)(scheme + 3 - v > 20 ? 20 : scheme + 3 - v),
+			    v);
+			return -1;
+		}
+		if ((why = check_listen(addr)) != NULL) {
 			fail(ld, e, key, "\"%.100s\": %s", v, why);
 			return -1;
 		}
-		if (v[0] == '*') {
+		plen = (size_t)(addr - v);
+		if (addr[0] == '*') {
 			/* "*:port": all IPv4 addresses. */
-			len = snprintf(NULL, 0, "0.0.0.0%s", v + 1);
+			len = snprintf(
+			    NULL, 0, "%.*s0.0.0.0%s", (int)plen, v, addr + 1);
 			c->listen[i] = malloc((size_t)len + 1);
 			if (c->listen[i] != NULL)
 				snprintf(c->listen[i], (size_t)len + 1,
-				    "0.0.0.0%s", v + 1);
+				    "%.*s0.0.0.0%s", (int)plen, v, addr + 1);
 		} else
 			c->listen[i] = strdup(v);
 		if (c->listen[i] == NULL) {
@@ -358,7 +395,8 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 		}
 		c->nlisten = i + 1;
 		for (j = 0; j < i; j++)
-			if (strcmp(c->listen[j], c->listen[i]) == 0) {
+			if (strcmp(cfg_listen_addr(c->listen[j], NULL),
+				cfg_listen_addr(c->listen[i], NULL)) == 0) {
 				fail(ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
@@ -502,21 +540,22 @@ cfg_cidr_parse(const char *s, struct cfg_cidr *out)
 }
 
 static int
-load_cidrs(const struct loader *ld, const config_setting_t *s,
-    const char *key, struct cfg_cidr *list, size_t *n)
+load_cidrs(const struct loader *ld, const config_setting_t *s, const char *key,
+    struct cfg_cidr *list, size_t *n)
 {
 	const config_setting_t *e;
 	const char *v;
 	int i, len;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		fail(ld, s, key, "expected a list of addresses (\"10.0.0.0/8\")");
+		fail(ld, s, key,
+		    "expected a list of addresses (\"10.0.0.0/8\")");
 		return -1;
 	}
 	len = config_setting_length(s);
 	if (len > CFG_ACL_MAX) {
-		fail(ld, s, key, "at most %d entries, not %d", CFG_ACL_MAX,
-		    len);
+		fail(
+		    ld, s, key, "at most %d entries, not %d", CFG_ACL_MAX, len);
 		return -1;
 	}
 	*n = 0;
@@ -559,8 +598,8 @@ cidr_match(const struct cfg_cidr *net, int v6, const uint8_t *addr)
 int
 cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-	    0xff};
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	size_t i;
 	int allowed;
 
@@ -579,8 +618,8 @@ cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr)
 
 /* A string setting; "" leaves it unset (NULL). */
 static int
-load_string(const struct loader *ld, const config_setting_t *s,
-    const char *key, const struct spec *sp, struct cfg *c)
+load_string(const struct loader *ld, const config_setting_t *s, const char *key,
+    const struct spec *sp, struct cfg *c)
 {
 	char **field = (char **)(void *)((char *)c + sp->off);
 	const char *v;
@@ -691,6 +730,12 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			if (load_cidrs(ld, s, key, c->deny, &c->ndeny) == -1)
 				return -1;
 			break;
+		case SPEC_TLSVER:
+			if (load_enum(ld, s, key, tls_version_names,
+				NITEMS(tls_version_names), &v) == -1)
+				return -1;
+			c->tls_min_version = (enum cfg_tls_version)v;
+			break;
 		}
 	}
 	return 0;
@@ -720,10 +765,73 @@ cfg_defaults(struct cfg *c, struct cfg_error *err)
 	c->read_ms = 10 * 1000;
 	c->write_ms = 10 * 1000;
 	c->shutdown_ms = 10 * 1000;
+	c->handshake_ms = 10 * 1000;
 	c->tcp_nodelay = 1;
 	c->tcp_keepalive = 1;
 	c->log_level = CFG_LOG_INFO;
 	c->log_target = CFG_LOG_STDERR;
+	c->tls_min_version = CFG_TLS_1_2;
+	return 0;
+}
+
+/* The first tls:// element of the listen list in the file, or NULL. */
+static const config_setting_t *
+tls_listen_elem(const config_t *lc)
+{
+	const config_setting_t *l, *e;
+	int i, n, tls;
+
+	if ((l = config_lookup(lc, "listen")) == NULL)
+		return NULL;
+	n = config_setting_length(l);
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(l, (unsigned)i);
+		if (e != NULL && config_setting_type(e) == CONFIG_TYPE_STRING) {
+			(void)cfg_listen_addr(
+			    config_setting_get_string(e), &tls);
+			if (tls)
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Settings that need other settings, checked once everything is read.
+ * Reported at the setting that makes the other one necessary.
+ */
+static int
+check_dependencies(
+    const struct loader *ld, const config_t *lc, const struct cfg *c)
+{
+	const config_setting_t *e, *s;
+	const char *need = NULL;
+
+	if (cfg_tls_listeners(c) > 0 &&
+	    (c->tls_certificate == NULL || c->tls_key == NULL)) {
+		need =
+		    c->tls_certificate == NULL ? "tls.certificate" : "tls.key";
+		/* Defaults have no tls:// entry: it is in the file. */
+		if ((e = tls_listen_elem(lc)) != NULL) {
+			fail(ld, e, need,
+			    "not set, and listen \"%.100s\" needs it",
+			    config_setting_get_string(e));
+			return -1;
+		}
+		error_set(ld->err, ld->path, 0, need,
+		    "not set, and a tls:// listener needs it");
+		return -1;
+	}
+	if (c->tls_verify_client && c->tls_ca == NULL) {
+		/* false by default: true came from the file. */
+		s = config_lookup(lc, "tls.verify_client");
+		if (s == NULL)
+			s = config_root_setting(lc);
+		fail(ld, s, "tls.verify_client",
+		    "needs tls.ca, the CA certificates that client "
+		    "certificates are checked against");
+		return -1;
+	}
 	return 0;
 }
 
@@ -780,10 +888,12 @@ cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
 	config_init(&lc);
 	config_set_include_dir(&lc, dir);
 	errno = 0;
-	if (config_read_file(&lc, path) == CONFIG_TRUE)
+	if (config_read_file(&lc, path) == CONFIG_TRUE) {
 		rc = load_group(
 		    &ld, config_root_setting(&lc), NULL, root_spec, &c);
-	else if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+		if (rc == 0)
+			rc = check_dependencies(&ld, &lc, &c);
+	} else if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
 		e = errno;
 		/* libconfig refuses a directory without setting errno. */
 		if (e == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
@@ -826,7 +936,20 @@ cfg_free(struct cfg *c)
 	free(c->user);
 	free(c->group);
 	free(c->pid_file);
+	free(c->tls_certificate);
+	free(c->tls_key);
+	free(c->tls_ca);
 	memset(c, 0, sizeof(*c));
+}
+
+/* *dst = a copy of src (NULL stays NULL); 0 or -1. */
+static int
+dup_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src != NULL && (*dst = strdup(src)) == NULL)
+		return -1;
+	return 0;
 }
 
 /*
@@ -845,10 +968,13 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	memset(c.listen, 0, sizeof(c.listen));
 	c.nlisten = 0;
 	c.user = c.group = c.pid_file = NULL;
-	if ((src->user != NULL && (c.user = strdup(src->user)) == NULL) ||
-	    (src->group != NULL && (c.group = strdup(src->group)) == NULL) ||
-	    (src->pid_file != NULL &&
-		(c.pid_file = strdup(src->pid_file)) == NULL)) {
+	c.tls_certificate = c.tls_key = c.tls_ca = NULL;
+	if (dup_str(&c.user, src->user) != 0 ||
+	    dup_str(&c.group, src->group) != 0 ||
+	    dup_str(&c.pid_file, src->pid_file) != 0 ||
+	    dup_str(&c.tls_certificate, src->tls_certificate) != 0 ||
+	    dup_str(&c.tls_key, src->tls_key) != 0 ||
+	    dup_str(&c.tls_ca, src->tls_ca) != 0) {
 		cfg_free(&c);
 		memset(dst, 0, sizeof(*dst));
 		return -1;
@@ -904,26 +1030,28 @@ same_str(const char *a, const char *b)
 const char *
 cfg_key_at(size_t i)
 {
-	static char names[32][40];
+	enum { NKEYS = 64 };
+	static char names[NKEYS][40];
 	static int built;
 	const struct spec *sp, *sub;
 	size_t n = 0;
 
 	/* Built once from the tables; callers are single-threaded tests. */
 	if (!built) {
-		for (sp = root_spec; sp->name != NULL && n < 32; sp++) {
+		for (sp = root_spec; sp->name != NULL && n < NKEYS; sp++) {
 			snprintf(names[n++], sizeof(names[0]), "%s", sp->name);
 			if (sp->type != SPEC_GROUP)
 				continue;
-			for (sub = sp->sub; sub->name != NULL && n < 32; sub++)
+			for (sub = sp->sub; sub->name != NULL && n < NKEYS;
+			     sub++)
 				snprintf(names[n++], sizeof(names[0]), "%s.%s",
 				    sp->name, sub->name);
 		}
-		for (; n < 32; n++)
+		for (; n < NKEYS; n++)
 			names[n][0] = '\0';
 		built = 1;
 	}
-	if (i >= 32 || names[i][0] == '\0')
+	if (i >= NKEYS || names[i][0] == '\0')
 		return NULL;
 	return names[i];
 }
@@ -988,6 +1116,39 @@ cfg_log_target_str(enum cfg_log_target t)
 	return "unknown";
 }
 
+const char *
+cfg_tls_version_str(enum cfg_tls_version v)
+{
+	if ((unsigned)v < NITEMS(tls_version_names))
+		return tls_version_names[v];
+	return "unknown";
+}
+
+const char *
+cfg_listen_addr(const char *entry, int *tls)
+{
+	int t = strncmp(entry, CFG_TLS_PREFIX, CFG_TLS_PREFIX_LEN) == 0;
+
+	if (tls != NULL)
+		*tls = t;
+	return t ? entry + CFG_TLS_PREFIX_LEN : entry;
+}
+
+size_t
+cfg_tls_listeners(const struct cfg *c)
+{
+	size_t i, n = 0;
+	int tls;
+
+	for (i = 0; i < c->nlisten; i++) {
+		if (c->listen[i] == NULL)
+			continue;
+		(void)cfg_listen_addr(c->listen[i], &tls);
+		n += (size_t)tls;
+	}
+	return n;
+}
+
 /* An append-only writer into a fixed buffer that remembers overflow. */
 struct out {
 	char *buf;
@@ -1030,6 +1191,18 @@ out_string(struct out *o, const char *s)
 	out_printf(o, "\"");
 }
 
+/* name = "value"; when value is set. */
+static void
+out_string_setting(
+    struct out *o, const char *indent, const char *name, const char *value)
+{
+	if (value == NULL)
+		return;
+	out_printf(o, "%s%s = ", indent, name);
+	out_string(o, value);
+	out_printf(o, ";\n");
+}
+
 /* Milliseconds as seconds: "60" or "0.500". */
 static void
 out_seconds(struct out *o, const char *name, uint32_t ms)
@@ -1043,8 +1216,8 @@ out_seconds(struct out *o, const char *name, uint32_t ms)
 }
 
 static void
-out_cidrs(struct out *o, const char *name, const struct cfg_cidr *list,
-    size_t n)
+out_cidrs(
+    struct out *o, const char *name, const struct cfg_cidr *list, size_t n)
 {
 	char host[INET6_ADDRSTRLEN];
 	size_t i;
@@ -1054,8 +1227,8 @@ out_cidrs(struct out *o, const char *name, const struct cfg_cidr *list,
 		if (inet_ntop(list[i].v6 ? AF_INET6 : AF_INET, list[i].addr,
 			host, sizeof(host)) == NULL)
 			snprintf(host, sizeof(host), "?");
-		out_printf(o, "%s\"%s/%u\"", i > 0 ? ", " : "", host,
-		    list[i].prefix);
+		out_printf(
+		    o, "%s\"%s/%u\"", i > 0 ? ", " : "", host, list[i].prefix);
 	}
 	out_printf(o, " ];\n");
 }
@@ -1093,32 +1266,28 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 	out_seconds(&o, "read", c->read_ms);
 	out_seconds(&o, "write", c->write_ms);
 	out_seconds(&o, "shutdown", c->shutdown_ms);
+	out_seconds(&o, "handshake", c->handshake_ms);
 	out_printf(&o, "};\n");
 	out_printf(&o, "tcp: {\n\tnodelay = %s;\n\tkeepalive = %s;\n};\n",
 	    c->tcp_nodelay ? "true" : "false",
 	    c->tcp_keepalive ? "true" : "false");
 	out_printf(&o, "log: {\n\tlevel = \"%s\";\n\ttarget = \"%s\";\n};\n",
 	    cfg_log_level_str(c->log_level), cfg_log_target_str(c->log_target));
-	out_printf(&o, "max_connections_per_source = %u;\n",
-	    c->max_conn_per_source);
+	out_printf(
+	    &o, "max_connections_per_source = %u;\n", c->max_conn_per_source);
 	out_printf(&o, "access: {\n");
 	out_cidrs(&o, "allow", c->allow, c->nallow);
 	out_cidrs(&o, "deny", c->deny, c->ndeny);
 	out_printf(&o, "};\n");
-	if (c->user != NULL) {
-		out_printf(&o, "user = ");
-		out_string(&o, c->user);
-		out_printf(&o, ";\n");
-	}
-	if (c->group != NULL) {
-		out_printf(&o, "group = ");
-		out_string(&o, c->group);
-		out_printf(&o, ";\n");
-	}
-	if (c->pid_file != NULL) {
-		out_printf(&o, "pid_file = ");
-		out_string(&o, c->pid_file);
-		out_printf(&o, ";\n");
-	}
+	out_printf(&o, "tls: {\n");
+	out_string_setting(&o, "\t", "certificate", c->tls_certificate);
+	out_string_setting(&o, "\t", "key", c->tls_key);
+	out_string_setting(&o, "\t", "ca", c->tls_ca);
+	out_printf(&o, "\tverify_client = %s;\n\tmin_version = \"%s\";\n};\n",
+	    c->tls_verify_client ? "true" : "false",
+	    cfg_tls_version_str(c->tls_min_version));
+	out_string_setting(&o, "", "user", c->user);
+	out_string_setting(&o, "", "group", c->group);
+	out_string_setting(&o, "", "pid_file", c->pid_file);
 	return o.overflow ? -1 : 0;
 }

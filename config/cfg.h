@@ -26,6 +26,9 @@
 #define CFG_FRAME_MAX     (256u * 1024 * 1024)
 #define CFG_BACKLOG_MAX   65535
 #define CFG_TIMEOUT_MAX_S 86400 /* one day */
+/* A listen entry with this prefix is a TLS listener ("tls://[::]:7412"). */
+#define CFG_TLS_PREFIX     "tls://"
+#define CFG_TLS_PREFIX_LEN 6
 
 enum cfg_log_level {
 	CFG_LOG_ERROR = 0,
@@ -39,17 +42,24 @@ enum cfg_log_target {
 	CFG_LOG_SYSLOG,
 };
 
+/* tls.min_version */
+enum cfg_tls_version {
+	CFG_TLS_1_2 = 0,
+	CFG_TLS_1_3,
+};
+
 #define CFG_ACL_MAX 64 /* entries in access.allow and in access.deny */
 
 /* An IPv4 or IPv6 network: addr (network byte order) and prefix length. */
 struct cfg_cidr {
-	int v6;		 /* 0: IPv4 (addr[0..3]), 1: IPv6 (addr[0..15]) */
+	int v6; /* 0: IPv4 (addr[0..3]), 1: IPv6 (addr[0..15]) */
 	uint8_t addr[16];
 	unsigned prefix; /* 0..32 or 0..128 */
 };
 
 struct cfg {
-	char *listen[CFG_LISTEN_MAX]; /* "host:port" or "[v6]:port" */
+	/* "host:port" or "[v6]:port", "tls://" in front for TLS. */
+	char *listen[CFG_LISTEN_MAX];
 	size_t nlisten;
 	unsigned workers; /* 0 = one per online CPU */
 	unsigned queue_size;
@@ -61,6 +71,7 @@ struct cfg {
 	uint32_t read_ms;
 	uint32_t write_ms;
 	uint32_t shutdown_ms;
+	uint32_t handshake_ms; /* a TLS handshake must finish within it */
 	int tcp_nodelay;
 	int tcp_keepalive;
 	enum cfg_log_level log_level;
@@ -71,9 +82,15 @@ struct cfg {
 	struct cfg_cidr deny[CFG_ACL_MAX]; /* wins over allow */
 	size_t ndeny;
 	unsigned max_conn_per_source; /* 0: no limit */
+	/* TLS, for the tls:// listeners; paths NULL when unset. */
+	char *tls_certificate; /* PEM: the certificate and its chain */
+	char *tls_key;         /* PEM: its private key */
+	char *tls_ca;          /* PEM: CAs that sign client certificates */
+	int tls_verify_client; /* require a client certificate */
+	enum cfg_tls_version tls_min_version;
 	/* Process; NULL when unset. */
-	char *user;	/* drop to this user after binding (when root) */
-	char *group;	/* and this group (default: the user's) */
+	char *user;     /* drop to this user after binding (when root) */
+	char *group;    /* and this group (default: the user's) */
 	char *pid_file; /* write the PID here */
 };
 
@@ -91,7 +108,10 @@ int cfg_defaults(struct cfg *c, struct cfg_error *err);
 /*
  * Load path into *out.  Keys that are absent keep their defaults; unknown
  * keys, wrong types and out-of-range values are errors naming the file,
- * the line and the key.  On error *out is left empty (no need to free).
+ * the line and the key.  So are missing settings that others need: a
+ * tls:// listener without tls.certificate or tls.key, tls.verify_client
+ * without tls.ca.  Certificate files are not opened here.  On error *out
+ * is left empty (no need to free).
  */
 int cfg_load(const char *path, struct cfg *out, struct cfg_error *err);
 
@@ -126,9 +146,18 @@ int cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr);
 /* Parse "10.0.0.0/8", "::1/128" or a bare address; 0 or -1. */
 int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
 
-/* Names for log levels and targets ("info", "syslog"). */
+/* Names for log levels and targets ("info", "syslog"), TLS versions. */
 const char *cfg_log_level_str(enum cfg_log_level l);
 const char *cfg_log_target_str(enum cfg_log_target t);
+const char *cfg_tls_version_str(enum cfg_tls_version v); /* "1.2" */
+
+/*
+ * A listen entry without its "tls://" prefix; *tls (may be NULL) says
+ * whether it had one.  Points into entry.
+ */
+const char *cfg_listen_addr(const char *entry, int *tls);
+/* How many of c's listen entries are tls:// listeners. */
+size_t cfg_tls_listeners(const struct cfg *c);
 
 /* Write the effective configuration in the file's own syntax (for -t -v). */
 int cfg_dump(const struct cfg *c, char *buf, size_t cap);

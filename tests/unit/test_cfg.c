@@ -29,6 +29,14 @@
 #define ENOENT_MSG  "cannot read file: No such file or directory"
 
 static void
+assert_str_equal_or_null(const char *a, const char *b)
+{
+	assert_true((a == NULL) == (b == NULL));
+	if (a != NULL)
+		assert_string_equal(a, b);
+}
+
+static void
 assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 {
 	size_t i;
@@ -45,6 +53,7 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_int_equal(a->read_ms, b->read_ms);
 	assert_int_equal(a->write_ms, b->write_ms);
 	assert_int_equal(a->shutdown_ms, b->shutdown_ms);
+	assert_int_equal(a->handshake_ms, b->handshake_ms);
 	assert_int_equal(a->tcp_nodelay, b->tcp_nodelay);
 	assert_int_equal(a->tcp_keepalive, b->tcp_keepalive);
 	assert_int_equal(a->log_level, b->log_level);
@@ -52,7 +61,8 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_int_equal(a->max_conn_per_source, b->max_conn_per_source);
 	assert_int_equal(a->nallow, b->nallow);
 	assert_int_equal(a->ndeny, b->ndeny);
-	assert_memory_equal(a->allow, b->allow, a->nallow * sizeof(a->allow[0]));
+	assert_memory_equal(
+	    a->allow, b->allow, a->nallow * sizeof(a->allow[0]));
 	assert_memory_equal(a->deny, b->deny, a->ndeny * sizeof(a->deny[0]));
 	assert_true((a->user == NULL) == (b->user == NULL));
 	if (a->user != NULL)
@@ -63,6 +73,11 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_true((a->pid_file == NULL) == (b->pid_file == NULL));
 	if (a->pid_file != NULL)
 		assert_string_equal(a->pid_file, b->pid_file);
+	assert_str_equal_or_null(a->tls_certificate, b->tls_certificate);
+	assert_str_equal_or_null(a->tls_key, b->tls_key);
+	assert_str_equal_or_null(a->tls_ca, b->tls_ca);
+	assert_int_equal(a->tls_verify_client, b->tls_verify_client);
+	assert_int_equal(a->tls_min_version, b->tls_min_version);
 }
 
 static void
@@ -143,10 +158,17 @@ test_defaults_match_documented_values(void **state)
 	assert_int_equal(c.read_ms, 10000);
 	assert_int_equal(c.write_ms, 10000);
 	assert_int_equal(c.shutdown_ms, 10000);
+	assert_int_equal(c.handshake_ms, 10000);
 	assert_true(c.tcp_nodelay);
 	assert_true(c.tcp_keepalive);
 	assert_int_equal(c.log_level, CFG_LOG_INFO);
 	assert_int_equal(c.log_target, CFG_LOG_STDERR);
+	assert_null(c.tls_certificate);
+	assert_null(c.tls_key);
+	assert_null(c.tls_ca);
+	assert_false(c.tls_verify_client);
+	assert_int_equal(c.tls_min_version, CFG_TLS_1_2);
+	assert_int_equal(cfg_tls_listeners(&c), 0);
 	cfg_free(&c);
 }
 
@@ -185,12 +207,13 @@ test_load_full_file_sets_every_key(void **state)
 
 	(void)state;
 	load_ok(DATA("valid-full.conf"), &c);
-	assert_int_equal(c.nlisten, 5);
+	assert_int_equal(c.nlisten, 6);
 	assert_string_equal(c.listen[0], "0.0.0.0:8080"); /* from "*:8080" */
 	assert_string_equal(c.listen[1], "[::]:8080");
 	assert_string_equal(c.listen[2], "10.0.0.1:9000");
 	assert_string_equal(c.listen[3], "localhost:7411");
 	assert_string_equal(c.listen[4], "[fe80::1%eth0]:7412");
+	assert_string_equal(c.listen[5], "tls://0.0.0.0:8443");
 	assert_int_equal(c.workers, 8);
 	assert_int_equal(c.queue_size, 4096);
 	assert_int_equal(c.max_connections, CFG_CONN_MAX);
@@ -200,10 +223,16 @@ test_load_full_file_sets_every_key(void **state)
 	assert_int_equal(c.read_ms, 2500);
 	assert_int_equal(c.write_ms, 86400000);
 	assert_int_equal(c.shutdown_ms, 1);
+	assert_int_equal(c.handshake_ms, 0);
 	assert_false(c.tcp_nodelay);
 	assert_false(c.tcp_keepalive);
 	assert_int_equal(c.log_level, CFG_LOG_DEBUG);
 	assert_int_equal(c.log_target, CFG_LOG_SYSLOG);
+	assert_string_equal(c.tls_certificate, "/etc/socketd/cert.pem");
+	assert_string_equal(c.tls_key, "/etc/socketd/key.pem");
+	assert_string_equal(c.tls_ca, "/etc/socketd/clients.pem");
+	assert_true(c.tls_verify_client);
+	assert_int_equal(c.tls_min_version, CFG_TLS_1_3);
 	cfg_free(&c);
 }
 
@@ -674,9 +703,14 @@ test_diff_restart_ignores_live_settings(void **state)
 	b.read_ms = 2;
 	b.write_ms = 3;
 	b.shutdown_ms = 4;
+	b.handshake_ms = 5;
 	b.tcp_nodelay = 0;
 	b.tcp_keepalive = 0;
 	b.log_level = CFG_LOG_DEBUG;
+	/* Certificates are reloaded: no restart. */
+	b.tls_certificate = strdup("/etc/new.pem");
+	b.tls_verify_client = 1;
+	b.tls_min_version = CFG_TLS_1_3;
 	assert_int_equal(cfg_diff_restart(&a, &b, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "");
 	cfg_free(&a);
@@ -749,8 +783,8 @@ static void
 test_load_number_for_user_is_type_error(void **state)
 {
 	(void)state;
-	expect_error(DATA("invalid-user-type.conf"), 3, "user",
-	    "must be a string");
+	expect_error(
+	    DATA("invalid-user-type.conf"), 3, "user", "must be a string");
 }
 
 static void
@@ -779,9 +813,12 @@ test_key_list_names_every_setting(void **state)
 	static const char *const want[] = {"listen", "workers", "queue_size",
 	    "max_connections", "max_frame_size", "backlog", "timeouts",
 	    "timeouts.idle", "timeouts.read", "timeouts.write",
-	    "timeouts.shutdown", "tcp", "tcp.nodelay", "tcp.keepalive", "log",
-	    "log.level", "log.target", "max_connections_per_source", "access",
-	    "access.allow", "access.deny", "user", "group", "pid_file"};
+	    "timeouts.shutdown", "timeouts.handshake", "tcp", "tcp.nodelay",
+	    "tcp.keepalive", "log", "log.level", "log.target",
+	    "max_connections_per_source", "access", "access.allow",
+	    "access.deny", "tls", "tls.certificate", "tls.key", "tls.ca",
+	    "tls.verify_client", "tls.min_version", "user", "group",
+	    "pid_file"};
 	size_t i;
 
 	(void)state;
@@ -885,6 +922,137 @@ test_load_unknown_access_key_is_error(void **state)
 	(void)state;
 	expect_error(DATA("invalid-access-unknown.conf"), 2, "access.alow",
 	    "unknown setting");
+}
+
+/* TLS. */
+
+static void
+test_load_tls_listeners_and_settings(void **state)
+{
+	struct cfg c, d;
+	char names[128];
+	int tls;
+
+	(void)state;
+	load_ok(DATA("valid-tls.conf"), &c);
+	assert_int_equal(c.nlisten, 3);
+	assert_string_equal(c.listen[0], "127.0.0.1:7411");
+	assert_string_equal(c.listen[1], "tls://0.0.0.0:7412");
+	assert_string_equal(c.listen[2], "tls://[::1]:7412");
+	assert_int_equal(cfg_tls_listeners(&c), 2);
+	assert_string_equal(cfg_listen_addr(c.listen[1], &tls), "0.0.0.0:7412");
+	assert_true(tls);
+	assert_string_equal(
+	    cfg_listen_addr(c.listen[0], &tls), "127.0.0.1:7411");
+	assert_false(tls);
+	assert_string_equal(c.tls_certificate, "/etc/ssl/certs/socketd.pem");
+	assert_string_equal(c.tls_key, "/etc/ssl/private/socketd.key");
+	assert_string_equal(c.tls_ca, "/etc/ssl/certs/clients-ca.pem");
+	assert_true(c.tls_verify_client);
+	assert_int_equal(c.tls_min_version, CFG_TLS_1_3);
+	assert_int_equal(c.handshake_ms, 2500);
+	assert_dump_round_trips(&c);
+
+	/* Copies are deep; turning a listener into TLS needs a restart. */
+	assert_int_equal(cfg_copy(&d, &c), 0);
+	assert_ptr_not_equal(d.tls_key, c.tls_key);
+	assert_string_equal(d.tls_ca, c.tls_ca);
+	free(d.listen[0]);
+	d.listen[0] = strdup("tls://127.0.0.1:7411");
+	assert_int_equal(cfg_diff_restart(&c, &d, names, sizeof(names)), 1);
+	assert_string_equal(names, "listen");
+	cfg_free(&d);
+	cfg_free(&c);
+
+	/* Certificates without a tls:// listener are not an error. */
+	load_ok(DATA("valid-tls-no-listener.conf"), &c);
+	assert_int_equal(cfg_tls_listeners(&c), 0);
+	assert_null(c.tls_key);
+	cfg_free(&c);
+}
+
+static void
+test_load_tls_listener_without_certificate_is_error(void **state)
+{
+	(void)state;
+	/* Reported at the listener that needs it, named by the setting. */
+	expect_error(DATA("invalid-tls-no-certificate.conf"), 3,
+	    "tls.certificate",
+	    "not set, and listen \"tls://127.0.0.1:7412\" needs it");
+}
+
+static void
+test_load_tls_listener_without_key_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-tls-no-key.conf"), 1, "tls.key",
+	    "not set, and listen \"tls://*:7412\" needs it");
+}
+
+static void
+test_load_tls_verify_client_without_ca_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-tls-verify-no-ca.conf"), 4,
+	    "tls.verify_client", "needs tls.ca");
+}
+
+static void
+test_load_tls_bad_min_version_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-tls-min-version.conf"), 2, "tls.min_version",
+	    "must be \"1.2\" or \"1.3\"");
+}
+
+static void
+test_load_tls_unknown_key_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-tls-unknown-key.conf"), 2, "tls.cert",
+	    "unknown setting");
+}
+
+static void
+test_load_listen_unknown_scheme_is_error(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-scheme.conf"), 1, "listen",
+	    "\"ssl://127.0.0.1:7412\": unknown scheme \"ssl://\"");
+}
+
+static void
+test_load_listen_tls_same_address_as_plain_is_error(void **state)
+{
+	(void)state;
+	/* One address cannot be bound twice, with or without TLS. */
+	expect_error(DATA("invalid-listen-tls-duplicate.conf"), 2, "listen",
+	    "\"tls://0.0.0.0:7411\": listed twice");
+}
+
+static void
+test_load_listen_tls_address_is_checked(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-listen-tls-no-port.conf"), 1, "listen",
+	    "\"tls://[::1]\": missing port");
+}
+
+static void
+test_tls_names_and_listen_addr(void **state)
+{
+	int tls = -1;
+
+	(void)state;
+	assert_string_equal(cfg_tls_version_str(CFG_TLS_1_2), "1.2");
+	assert_string_equal(cfg_tls_version_str(CFG_TLS_1_3), "1.3");
+	assert_string_equal(
+	    cfg_tls_version_str((enum cfg_tls_version)9), "unknown");
+	assert_string_equal(cfg_listen_addr("tls://[::]:1", &tls), "[::]:1");
+	assert_int_equal(tls, 1);
+	assert_string_equal(cfg_listen_addr("tls:/x:1", &tls), "tls:/x:1");
+	assert_int_equal(tls, 0);
+	assert_string_equal(cfg_listen_addr("TLS://x:1", NULL), "TLS://x:1");
 }
 
 /* dump. */
@@ -1076,6 +1244,18 @@ main(void)
 	    cmocka_unit_test(test_cidr_parse_rejects_bad_networks),
 	    cmocka_unit_test(test_load_bad_cidr_reports_element_line),
 	    cmocka_unit_test(test_load_unknown_access_key_is_error),
+	    cmocka_unit_test(test_load_tls_listeners_and_settings),
+	    cmocka_unit_test(
+		test_load_tls_listener_without_certificate_is_error),
+	    cmocka_unit_test(test_load_tls_listener_without_key_is_error),
+	    cmocka_unit_test(test_load_tls_verify_client_without_ca_is_error),
+	    cmocka_unit_test(test_load_tls_bad_min_version_is_error),
+	    cmocka_unit_test(test_load_tls_unknown_key_is_error),
+	    cmocka_unit_test(test_load_listen_unknown_scheme_is_error),
+	    cmocka_unit_test(
+		test_load_listen_tls_same_address_as_plain_is_error),
+	    cmocka_unit_test(test_load_listen_tls_address_is_checked),
+	    cmocka_unit_test(test_tls_names_and_listen_addr),
 	    cmocka_unit_test(test_dump_round_trip_defaults),
 	    cmocka_unit_test(test_dump_round_trip_full_file),
 	    cmocka_unit_test(test_dump_round_trip_millisecond_timeouts),
