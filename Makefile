@@ -8,7 +8,8 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libcmocka-dev mandoc man-db
+DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libssl-dev libcmocka-dev \
+              mandoc man-db openssl
 # tests/packaging: building and linting the .deb, rpmlint, systemd-analyze
 # (in the systemd package; installing it does not make it PID 1).  Only
 # where the .deb test runs: in CI (CI=true) or with SOCKETD_DEB_TEST=1.

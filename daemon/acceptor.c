@@ -11,6 +11,8 @@
  * is shut down for writing and kept for up to REFUSE_LINGER_MS in a small
  * fixed table, its input read and discarded, before close(2) (Apache's
  * lingering close).  When the table is full the socket is closed at once.
+ * On a TLS listener an answer could only follow a handshake, which the
+ * acceptor does not do: a refused TLS connection is closed at once.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <sys/epoll.h>
@@ -85,19 +87,20 @@ listener_open(const char *spec, int backlog, struct listener *out, char *err,
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256];
-	const char *colon, *port, *h;
+	const char *colon, *port, *h, *addr;
 	size_t hlen;
 	int fd = -1, one = 1, rc;
 
 	snprintf(out->name, sizeof(out->name), "%s", spec);
 	out->fd = -1;
-	if ((colon = strrchr(spec, ':')) == NULL) {
+	addr = cfg_listen_addr(spec, &out->tls);
+	if ((colon = strrchr(addr, ':')) == NULL) {
 		snprintf(err, errlen, "listen %s: expected host:port", spec);
 		return -1;
 	}
 	port = colon + 1;
-	h = spec;
-	hlen = (size_t)(colon - spec);
+	h = addr;
+	hlen = (size_t)(colon - addr);
 	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
 		h++;
 		hlen -= 2;
@@ -210,14 +213,21 @@ linger_close(struct acceptor *a, size_t slot)
 	a->nlinger--;
 }
 
-/* Answer st (BUSY, DENIED) on fd, shut down our side, linger; takes fd. */
+/*
+ * Answer st (BUSY, DENIED) on fd, shut down our side, linger; takes fd.
+ * A TLS connection is closed without an answer.
+ */
 static void
-refuse(struct acceptor *a, int fd, enum proto_status st, const char *msg,
-    int may_linger)
+refuse(struct acceptor *a, int fd, int tls, enum proto_status st,
+    const char *msg, int may_linger)
 {
 	uint8_t frame[PROTO_FRAME_MIN + PROTO_TEXT_MAX];
 	size_t n, i;
 
+	if (tls) {
+		close(fd);
+		return;
+	}
 	n = proto_error(NULL, st, msg, frame, sizeof(frame));
 	/* A fresh socket's send buffer takes a few dozen bytes at once. */
 	if (send(fd, frame, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n ||
@@ -268,7 +278,7 @@ expire_lingers(struct acceptor *a)
 
 /* Out of descriptors: answer one client with the spare, then pause. */
 static void
-no_descriptors(struct acceptor *a, int lfd, int err)
+no_descriptors(struct acceptor *a, int lfd, int tls, int err)
 {
 	uint64_t suppressed = 0;
 	int fd;
@@ -279,7 +289,7 @@ no_descriptors(struct acceptor *a, int lfd, int err)
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd != -1) {
 			STAT_ADD(a->srv->astats.rejected_no_fd, 1);
-			refuse(a, fd, PROTO_BUSY,
+			refuse(a, fd, tls, PROTO_BUSY,
 			    "server out of file descriptors", 0);
 		}
 		a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -293,16 +303,17 @@ no_descriptors(struct acceptor *a, int lfd, int err)
 
 /* The peer as 16 bytes (IPv4 mapped) and whether access control allows it. */
 static int
-peer_allowed(const struct cfg *cf, const struct sockaddr_storage *ss,
-    uint8_t *src)
+peer_allowed(
+    const struct cfg *cf, const struct sockaddr_storage *ss, uint8_t *src)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-	    0xff};
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 	memset(src, 0, 16);
 	if (ss->ss_family == AF_INET) {
 		memcpy(src, mapped, sizeof(mapped));
-		memcpy(src + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		memcpy(
+		    src + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	} else if (ss->ss_family == AF_INET6) {
 		memcpy(src, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
 	}
@@ -323,7 +334,7 @@ drop_conn(struct acceptor *a, struct conn *c)
 
 /* Refuse with BUSY: log once per interval what the limit was. */
 static void
-refuse_busy(struct acceptor *a, int fd, const char *msg)
+refuse_busy(struct acceptor *a, int fd, int tls, const char *msg)
 {
 	uint64_t suppressed = 0;
 
@@ -331,12 +342,12 @@ refuse_busy(struct acceptor *a, int fd, const char *msg)
 		log_warnx("refusing connections: %s (%lu more since the last "
 			  "message)",
 		    msg, (unsigned long)suppressed);
-	refuse(a, fd, PROTO_BUSY, msg, 1);
+	refuse(a, fd, tls, PROTO_BUSY, msg, 1);
 }
 
 /* Hand a new connection to the pool, or hold it while the queue is full. */
 static void
-dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
+dispatch(struct acceptor *a, int fd, int tls, const struct sockaddr_storage *ss)
 {
 	const struct cfg *cf = &a->sc->c;
 	uint64_t suppressed = 0;
@@ -348,12 +359,12 @@ dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
 	/* Before a byte is read: a denied peer learns nothing but DENIED. */
 	if (!peer_allowed(cf, ss, src)) {
 		STAT_ADD(a->srv->astats.rejected_denied, 1);
-		if (log_ratelimit(&a->rl_deny, a->now, LOG_INTERVAL_MS,
-			&suppressed))
+		if (log_ratelimit(
+			&a->rl_deny, a->now, LOG_INTERVAL_MS, &suppressed))
 			log_info("refused a connection by access control (%lu "
 				 "more since the last message)",
 			    (unsigned long)suppressed);
-		refuse(a, fd, PROTO_DENIED, "access denied", 1);
+		refuse(a, fd, tls, PROTO_DENIED, "access denied", 1);
 		return;
 	}
 	if ((unsigned)__atomic_load_n(&a->srv->conns_current,
@@ -361,7 +372,7 @@ dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
 		STAT_ADD(a->srv->astats.rejected_max_conn, 1);
 		snprintf(msg, sizeof(msg), "max_connections (%u) reached",
 		    cf->max_connections);
-		refuse_busy(a, fd, msg);
+		refuse_busy(a, fd, tls, msg);
 		return;
 	}
 	if (srclimit_acquire(a->srv->src, src, cf->max_conn_per_source) != 0) {
@@ -369,7 +380,7 @@ dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
 		snprintf(msg, sizeof(msg),
 		    "max_connections_per_source (%u) reached for this address",
 		    cf->max_conn_per_source);
-		refuse_busy(a, fd, msg);
+		refuse_busy(a, fd, tls, msg);
 		return;
 	}
 	if (cf->tcp_nodelay)
@@ -386,6 +397,8 @@ dispatch(struct acceptor *a, int fd, const struct sockaddr_storage *ss)
 	}
 	memcpy(c->src, src, sizeof(c->src));
 	c->src_counted = 1;
+	if (tls)
+		c->flags |= CONN_TLS; /* the worker starts the handshake */
 	__atomic_fetch_add(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
 	STAT_ADD(a->srv->astats.accepted, 1);
 	rc = pool_submit(a->srv->pool, c);
@@ -410,7 +423,7 @@ accept_batch(struct acceptor *a, size_t i)
 		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			dispatch(a, fd, &ss);
+			dispatch(a, fd, a->ls[i].tls, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -424,7 +437,7 @@ accept_batch(struct acceptor *a, size_t i)
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			no_descriptors(a, a->ls[i].fd, errno);
+			no_descriptors(a, a->ls[i].fd, a->ls[i].tls, errno);
 			return;
 		default:
 			STAT_ADD(a->srv->astats.accept_errors, 1);

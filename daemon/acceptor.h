@@ -14,13 +14,15 @@
 
 struct listener {
 	int fd;
+	int tls;       /* connections start with a TLS handshake */
 	char name[80]; /* as written in the config: "127.0.0.1:7411" */
 };
 
 /*
- * Bind and listen on spec ("host:port", "[v6]:port", "*:port").  On error
- * returns -1 with a one-line message in err ("listen 127.0.0.1:7411:
- * Address already in use").
+ * Bind and listen on spec ("host:port", "[v6]:port", "*:port", any of them
+ * after "tls://" for a TLS listener).  On error returns -1 with a
+ * one-line message in err ("listen 127.0.0.1:7411: Address already in
+ * use").
  */
 int listener_open(const char *spec, int backlog, struct listener *out,
     char *err, size_t errlen);

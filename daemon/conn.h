@@ -43,6 +43,13 @@ enum conn_flags {
 	CONN_IN_RD = 1 << 8,     /* on the read-timeout list */
 	CONN_IN_WR = 1 << 9,     /* on the write-timeout list */
 	CONN_IN_LG = 1 << 10,    /* on the linger list */
+	/* TLS (daemon/tls.h); rare states, so the plain path tests none. */
+	CONN_TLS = 1 << 11,         /* accepted on a tls:// listener */
+	CONN_HANDSHAKE = 1 << 12,   /* handshake in progress */
+	CONN_IN_HS = 1 << 13,       /* on the handshake-timeout list */
+	CONN_RD_WANT_OUT = 1 << 14, /* a read waits for writability */
+	CONN_WR_WANT_IN = 1 << 15,  /* a write waits for input */
+	CONN_IO_MORE = 1 << 16,     /* ready: the transport holds input */
 };
 
 struct conn {
@@ -59,7 +66,11 @@ struct conn {
 	uint8_t *out; /* unsent output, from out[out_off] for out_len bytes */
 	uint32_t out_off, out_len, out_cap;
 
-	/* Monotonic milliseconds, each ordering one timer list. */
+	/*
+	 * Monotonic milliseconds, each ordering one timer list.  A TLS
+	 * connection is on the handshake list before it can have a partial
+	 * frame: that list uses t_read and l_rd too.
+	 */
 	uint64_t t_active; /* last byte received: the idle list */
 	uint64_t t_read;   /* first byte of the pending frame: read list */
 	uint64_t t_write;  /* output became pending: write list */
@@ -67,7 +78,10 @@ struct conn {
 	struct clink l_all, l_rd, l_wr, l_lg, l_rdy;
 };
 
-/* A new connection on fd with the plain transport, or NULL. */
+/*
+ * A new connection on fd with the plain transport, or NULL.  A worker
+ * switches a CONN_TLS connection to io_tls when it takes it.
+ */
 struct conn *conn_new(int fd);
 /* Close the transport and free everything the conn holds. */
 void conn_free(struct conn *c);

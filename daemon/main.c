@@ -24,6 +24,7 @@
 #include "privdrop.h"
 #include "server.h"
 #include "srclimit.h"
+#include "tls.h"
 #include "worker.h"
 
 /* Descriptors beyond the connections: listeners, epoll, eventfds, lingers. */
@@ -80,11 +81,11 @@ worker_count(const struct cfg *c)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-#define SWAP_STR(a, b)                                                       \
-	do {                                                                 \
-		char *t_ = (a);                                              \
-		(a) = (b);                                                   \
-		(b) = t_;                                                    \
+#define SWAP_STR(a, b)                                                         \
+	do {                                                                   \
+		char *t_ = (a);                                                \
+		(a) = (b);                                                     \
+		(b) = t_;                                                      \
 	} while (0)
 
 /* Keep the running values of settings that need a restart. */
@@ -116,20 +117,46 @@ keep_restart_settings(struct cfg *nc, const struct cfg *cur)
 	return 0;
 }
 
+/* Load c's certificates and log which one is served; 0 or -1 and err. */
+static int
+load_tls(const struct cfg *c, struct tls_ctx **out, char *err, size_t len)
+{
+	char what[512];
+
+	if (tls_ctx_new(c, out, err, len) != 0)
+		return -1;
+	if (tls_ctx_describe(*out, what, sizeof(what)))
+		log_warnx("tls.certificate %s: %s", c->tls_certificate, what);
+	else
+		log_info("tls.certificate %s: %s", c->tls_certificate, what);
+	return 0;
+}
+
+static void
+reload_failed(struct server *srv, const char *why)
+{
+	log_errx(
+	    "reload failed: %s; the running configuration stays in force", why);
+	__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * SIGHUP: parse the file again and, with tls:// listeners, load the
+ * certificates it names; publish both together.  Any failure leaves the
+ * running configuration and certificates in force.
+ */
 static void
 reload(struct server *srv)
 {
 	struct cfg nc;
 	struct cfg_error err;
 	struct server_cfg *cur, *sc;
-	char names[256];
+	struct tls_ctx *tls = NULL;
+	char names[256], terr[512];
 
 	log_info("reloading %s", srv->cfg_path);
 	if (cfg_load(srv->cfg_path, &nc, &err) != 0) {
-		log_errx("reload failed: %s; the running configuration stays "
-			 "in force",
-		    err.text);
-		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		reload_failed(srv, err.text);
 		return;
 	}
 	cur = server_cfg_get(srv);
@@ -141,16 +168,29 @@ reload(struct server *srv)
 		log_warnx(
 		    "reload: log.target changed; that needs a restart, so "
 		    "the running value stays in force");
-	if (keep_restart_settings(&nc, &cur->c) != 0 ||
-	    (sc = server_cfg_new(&nc)) == NULL) {
+	if (keep_restart_settings(&nc, &cur->c) != 0) {
 		server_cfg_put(cur);
 		cfg_free(&nc);
-		log_errx("reload failed: out of memory; the running "
-			 "configuration stays in force");
-		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		reload_failed(srv, "out of memory");
 		return;
 	}
 	server_cfg_put(cur);
+	if (srv->tls_listeners > 0 &&
+	    load_tls(&nc, &tls, terr, sizeof(terr)) != 0) {
+		cfg_free(&nc);
+		log_errx("reload failed: %s; the running configuration and "
+			 "certificates stay in force",
+		    terr);
+		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if ((sc = server_cfg_new(&nc)) == NULL) {
+		tls_ctx_free(tls);
+		cfg_free(&nc);
+		reload_failed(srv, "out of memory");
+		return;
+	}
+	sc->tls = tls;
 	server_cfg_publish(srv, sc);
 	log_setlevel((enum log_level)nc.log_level);
 	pool_wake(srv->pool); /* new timeouts apply to idle workers too */
@@ -223,8 +263,9 @@ serve(struct server *srv, struct cfg *c)
 	struct pool_params pp;
 	struct timespec tick = {STATUS_INTERVAL_S, 0};
 	struct server_cfg *sc;
+	struct tls_ctx *tls = NULL;
 	uint64_t last_req = 0, last_ms = now_mono_ms();
-	char err[256];
+	char err[512];
 	sigset_t sigs;
 	unsigned i;
 	int sig, rc;
@@ -233,6 +274,14 @@ serve(struct server *srv, struct cfg *c)
 	raise_nofile(c->max_connections);
 	if (get_listeners(c, ls, &n) != 0)
 		goto fail;
+	for (i = 0; i < n; i++)
+		srv->tls_listeners += (size_t)ls[i].tls;
+	/* Before dropping privileges: the key may be readable by root only. */
+	if (srv->tls_listeners > 0 &&
+	    load_tls(c, &tls, err, sizeof(err)) != 0) {
+		log_errx("%s", err);
+		goto fail;
+	}
 	if (pidfile_write(c->pid_file, err, sizeof(err)) != 0) {
 		log_errx("%s", err);
 		goto fail;
@@ -257,6 +306,8 @@ serve(struct server *srv, struct cfg *c)
 	srv->nworkers = worker_count(c);
 	if ((srv->cfg = server_cfg_new(c)) == NULL)
 		fatalx("out of memory");
+	srv->cfg->tls = tls; /* the server_cfg owns it now */
+	tls = NULL;
 	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
 	if (srv->workers == NULL)
 		fatalx("out of memory");
@@ -326,7 +377,28 @@ serve(struct server *srv, struct cfg *c)
 	return 0;
 fail:
 	cfg_free(c); /* not handed to a server_cfg yet */
+	tls_ctx_free(tls);
 	return 1;
+}
+
+/* -t: the file is valid; the certificates it names must load too. */
+static int
+check_only(const char *path, struct cfg *c)
+{
+	struct tls_ctx *tls;
+	char err[512];
+
+	if (cfg_tls_listeners(c) > 0) {
+		if (tls_ctx_new(c, &tls, err, sizeof(err)) != 0) {
+			fprintf(stderr, "socketd: %s\n", err);
+			cfg_free(c);
+			return 1;
+		}
+		tls_ctx_free(tls);
+	}
+	printf("socketd: configuration file %s is OK\n", path);
+	cfg_free(c);
+	return 0;
 }
 
 int
@@ -393,11 +465,8 @@ main(int argc, char *argv[])
 			log_errx("%s", err.text);
 		return 1;
 	}
-	if (test) {
-		printf("socketd: configuration file %s is OK\n", path);
-		cfg_free(&c);
-		return 0;
-	}
+	if (test)
+		return check_only(path, &c);
 	log_init("socketd", c.log_target == CFG_LOG_SYSLOG,
 	    (enum log_level)c.log_level);
 

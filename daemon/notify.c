@@ -50,8 +50,7 @@ notify_send(const char *msg)
 		sa.sun_path[0] = '\0'; /* abstract namespace */
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -errno;
-	r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
-	    (struct sockaddr *)&sa,
+	r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
 		(p[0] == '/')));
 	e = errno;
@@ -114,9 +113,32 @@ parse_count(const char *s, long *out)
 	return (errno != 0 || *end != '\0' || *out < 0) ? -1 : 0;
 }
 
+/*
+ * Whether the i-th name in LISTEN_FDNAMES ("a:tls:b") is "tls": the
+ * socket unit's FileDescriptorName=tls makes that socket a TLS listener.
+ */
+static int
+fdname_is_tls(const char *names, long i)
+{
+	const char *p = names, *end;
+
+	if (p == NULL)
+		return 0;
+	for (; i > 0; i--) {
+		if ((p = strchr(p, ':')) == NULL)
+			return 0;
+		p++;
+	}
+	end = strchr(p, ':');
+	return (end != NULL ? (size_t)(end - p) : strlen(p)) == 3 &&
+	    strncmp(p, "tls", 3) == 0;
+}
+
 int
 notify_listen_fds(struct listener *ls, size_t max, char *err, size_t errlen)
 {
+	char name[64]; /* "[v6]:port" */
+	const char *names;
 	long pid, n, i;
 	int fd, type, acc, fl;
 	socklen_t sl;
@@ -125,6 +147,9 @@ notify_listen_fds(struct listener *ls, size_t max, char *err, size_t errlen)
 	    (pid_t)pid != getpid() ||
 	    parse_count(getenv("LISTEN_FDS"), &n) != 0 || n == 0)
 		return 0;
+	names = getenv("LISTEN_FDNAMES"); /* valid until unsetenv */
+	for (i = 0; i < n && (size_t)i < max; i++)
+		ls[i].tls = fdname_is_tls(names, i);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
@@ -163,7 +188,9 @@ notify_listen_fds(struct listener *ls, size_t max, char *err, size_t errlen)
 			return -1;
 		}
 		ls[i].fd = fd;
-		sock_name(fd, ls[i].name, sizeof(ls[i].name));
+		sock_name(fd, name, sizeof(name));
+		snprintf(ls[i].name, sizeof(ls[i].name), "%s%s",
+		    ls[i].tls ? CFG_TLS_PREFIX : "", name);
 	}
 	return (int)n;
 }

@@ -6,6 +6,7 @@
 #include "proto.h"
 #include "server.h"
 #include "srclimit.h"
+#include "tls.h"
 #include "worker.h"
 
 uint64_t
@@ -57,6 +58,7 @@ server_cfg_put(struct server_cfg *sc)
 		return;
 	if (__atomic_sub_fetch(&sc->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		cfg_free(&sc->c);
+		tls_ctx_free(sc->tls);
 		free(sc);
 	}
 }
@@ -129,6 +131,11 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		sum.bad_version += STAT_GET(w->bad_version);
 		sum.output_throttled += STAT_GET(w->output_throttled);
 		sum.resets += STAT_GET(w->resets);
+		sum.tls_handshakes += STAT_GET(w->tls_handshakes);
+		sum.tls_handshake_failures +=
+		    STAT_GET(w->tls_handshake_failures);
+		sum.tls_handshake_timeouts +=
+		    STAT_GET(w->tls_handshake_timeouts);
 	}
 	pool_stats(s->pool, &ps);
 	rejected = STAT_GET(as->rejected_max_conn) +
@@ -160,6 +167,9 @@ server_stats_text(void *arg, char *buf, size_t cap)
 	KV("timeouts_write", sum.timeouts_write);
 	KV("timeouts_shutdown", sum.timeouts_shutdown);
 	KV("output_throttled", sum.output_throttled);
+	KV("tls_handshakes", sum.tls_handshakes);
+	KV("tls_handshake_failures", sum.tls_handshake_failures);
+	KV("tls_handshake_timeouts", sum.tls_handshake_timeouts);
 	KV("queue_depth", ps.depth);
 	KV("queue_high_water", ps.high_water);
 	KV("queue_full", ps.refused);

@@ -27,9 +27,16 @@
 #include "cfg.h"
 #include "pool.h"
 
+struct tls_ctx;
+
+/*
+ * The configuration and what was built from it: the TLS context (NULL
+ * without tls:// listeners), loaded and published together on reload.
+ */
 struct server_cfg {
 	struct cfg c;
-	int refs; /* atomic */
+	struct tls_ctx *tls; /* owned; connections hold their own refs */
+	int refs;            /* atomic */
 };
 
 /* One thread writes, any thread reads: single-writer relaxed counters. */
@@ -54,6 +61,9 @@ struct wstats {
 	uint64_t bad_version;
 	uint64_t output_throttled; /* reading paused for the output cap */
 	uint64_t resets;           /* connections lost to an I/O error */
+	uint64_t tls_handshakes;   /* completed */
+	uint64_t tls_handshake_failures;
+	uint64_t tls_handshake_timeouts;
 } __attribute__((aligned(64)));
 
 struct astats {
@@ -84,6 +94,7 @@ struct server {
 	unsigned nworkers;
 	struct acceptor *acc;
 	struct srclimit *src; /* connections per client address */
+	size_t tls_listeners; /* how many listeners serve TLS */
 
 	int conns_current; /* atomic */
 	struct astats astats;
@@ -98,7 +109,10 @@ struct server_cfg *server_cfg_get(struct server *s);
 void server_cfg_put(struct server_cfg *sc);
 /* Publish a new configuration (takes ownership of the reference). */
 void server_cfg_publish(struct server *s, struct server_cfg *sc);
-/* Wrap a loaded cfg in a refcounted server_cfg (refs = 1), or NULL. */
+/*
+ * Wrap a loaded cfg in a refcounted server_cfg (refs = 1), or NULL; set
+ * ->tls afterwards (the server_cfg frees it).
+ */
 struct server_cfg *server_cfg_new(struct cfg *c);
 
 uint64_t now_mono_ms(void);

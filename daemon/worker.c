@@ -18,6 +18,21 @@
  *     flush, shutdown(SHUT_WR), then discard input until EOF or LINGER_MS
  *     (Apache's lingering close) so that close(2) sends FIN, not RST.
  *
+ * TLS (a connection from a tls:// listener, daemon/tls.h): when the worker
+ * takes it, it gets its SSL and starts the handshake at once (the
+ * ClientHello has usually arrived).  Until the handshake is over the
+ * connection is on the `hs` list, and epoll waits for whatever the
+ * handshake waits for; timeouts.handshake closes one that does not finish,
+ * so a client that connects and stalls costs a list entry, never a worker.
+ * Then it is served like any other, through io_tls, with three rare
+ * states that are tested with one flag mask before the plain path's code:
+ *   CONN_RD_WANT_OUT  a read said EAGAIN waiting for writability: retry
+ *                     the read on EPOLLOUT;
+ *   CONN_WR_WANT_IN   a write waits for input: retry it on EPOLLIN;
+ *   CONN_IO_MORE      OpenSSL took input off the socket that it has not
+ *                     returned yet: epoll will not report it, so the
+ *                     connection goes on the ready list to be read again.
+ *
  * Timeouts: each timer list is ordered by its timestamp because entries
  * are appended with the current time and moved to the tail when it is
  * refreshed; so checking a list costs only its expired head, and the
@@ -25,6 +40,8 @@
  * that changes a timeout applies to existing connections at once).
  */
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +52,7 @@
 #include "acceptor.h"
 #include "log.h"
 #include "srclimit.h"
+#include "tls.h"
 #include "worker.h"
 
 #define RBUF_SIZE  (64 * 1024)  /* one read(2) at most */
@@ -49,16 +67,44 @@
 
 static void conn_close(struct worker *w, struct conn *c);
 
+#define IO_WAITS (CONN_HANDSHAKE | CONN_RD_WANT_OUT | CONN_WR_WANT_IN)
+
+/* Whether c reads more input when it is there. */
+static int
+reading(const struct conn *c)
+{
+	return !(c->flags &
+		   (CONN_EOF | CONN_DRAIN | CONN_THROTTLED | CONN_CLOSE)) ||
+	    (c->flags & CONN_LINGER);
+}
+
 static void
 set_events(struct worker *w, struct conn *c)
 {
 	struct epoll_event ev;
 	uint32_t want_in, want_out;
+	unsigned io;
 
-	want_in = !(c->flags &
-		      (CONN_EOF | CONN_DRAIN | CONN_THROTTLED | CONN_CLOSE)) ||
-	    (c->flags & CONN_LINGER);
+	want_in = (uint32_t)reading(c);
 	want_out = c->out_len > 0;
+	if (c->flags & IO_WAITS) {
+		/* TLS: wait for what the transport waits for. */
+		if (c->flags & CONN_HANDSHAKE) {
+			io = c->io->want(c->io_ctx);
+			want_in = (io & IO_WANT_READ) || io == 0;
+			want_out = (io & IO_WANT_WRITE) != 0;
+		} else {
+			/* Input or output readiness alone would spin. */
+			if (c->flags & CONN_RD_WANT_OUT) {
+				want_in = 0;
+				want_out = 1;
+			}
+			if (c->flags & CONN_WR_WANT_IN) {
+				want_in = 1;
+				want_out = (c->flags & CONN_RD_WANT_OUT) != 0;
+			}
+		}
+	}
 	if (want_in == !(c->flags & CONN_NO_IN) &&
 	    want_out == !!(c->flags & CONN_WANT_OUT))
 		return;
@@ -250,11 +296,20 @@ flush(struct worker *w, struct conn *c)
 			    "connection %d: send: %s", c->fd, strerror(errno));
 			return -1;
 		}
+		/* TLS: the write may be waiting for input. */
+		if (c->io->want != NULL) {
+			c->flags &= ~(uint32_t)CONN_WR_WANT_IN;
+			if (errno == EAGAIN &&
+			    c->io->want(c->io_ctx) == IO_WANT_READ)
+				c->flags |= CONN_WR_WANT_IN;
+		}
 		n = 0;
 	}
 	STAT_ADD(w->st.bytes_sent, (uint64_t)n);
-	if (n > 0)
+	if (n > 0) {
+		c->flags &= ~(uint32_t)CONN_WR_WANT_IN;
 		touch(w, c);
+	}
 	if (w->obuf_len > 0) {
 		if ((size_t)n < len) {
 			/* Keep what the socket did not take, in order. */
@@ -286,7 +341,7 @@ begin_linger(struct worker *w, struct conn *c)
 		return 0;
 	if (c->flags & CONN_READY) {
 		clist_remove(&w->ready, c, OFF(l_rdy));
-		c->flags &= ~(uint32_t)CONN_READY;
+		c->flags &= ~(uint32_t)(CONN_READY | CONN_IO_MORE);
 	}
 	c->flags |= CONN_LINGER;
 	if (c->flags & CONN_IN_RD) {
@@ -365,6 +420,12 @@ settle(struct worker *w, struct conn *c, int more, int consumed_any)
 			return CLOSED;
 		}
 	}
+	/* TLS: input already off the socket, which epoll cannot report. */
+	if (c->io->pending != NULL && !(c->flags & CONN_READY) && reading(c) &&
+	    c->io->pending(c->io_ctx)) {
+		clist_push_tail(&w->ready, c, OFF(l_rdy));
+		c->flags |= CONN_READY | CONN_IO_MORE;
+	}
 	set_events(w, c);
 	return 0;
 }
@@ -393,6 +454,7 @@ read_and_serve(struct worker *w, struct conn *c)
 	ssize_t n;
 	int more = 0;
 
+	c->flags &= ~(uint32_t)CONN_RD_WANT_OUT; /* this read retries it */
 	n = c->io->read(c->fd, c->io_ctx, w->rbuf, RBUF_SIZE);
 	if (n > 0) {
 		STAT_ADD(w->st.bytes_received, (uint64_t)n);
@@ -418,8 +480,16 @@ read_and_serve(struct worker *w, struct conn *c)
 		c->flags |= CONN_EOF;
 		return serve_buffered(w, c);
 	}
-	if (errno == EAGAIN || errno == EINTR)
+	if (errno == EAGAIN || errno == EINTR) {
+		/* TLS: the read may be waiting to write. */
+		if (c->io->want != NULL) {
+			if (errno == EAGAIN &&
+			    c->io->want(c->io_ctx) == IO_WANT_WRITE)
+				c->flags |= CONN_RD_WANT_OUT;
+			set_events(w, c);
+		}
 		return -1;
+	}
 	STAT_ADD(w->st.resets, 1);
 	log_debug("connection %d: read: %s", c->fd, strerror(errno));
 	w->obuf_len = 0;
@@ -443,6 +513,8 @@ conn_close(struct worker *w, struct conn *c)
 		clist_remove(&w->wr, c, OFF(l_wr));
 	if (c->flags & CONN_IN_LG)
 		clist_remove(&w->lg, c, OFF(l_lg));
+	if (c->flags & CONN_IN_HS)
+		clist_remove(&w->hs, c, OFF(l_rd));
 	if (c->flags & CONN_READY)
 		clist_remove(&w->ready, c, OFF(l_rdy));
 	if (c->src_counted)
@@ -453,9 +525,101 @@ conn_close(struct worker *w, struct conn *c)
 	acceptor_conn_closed(w->srv->acc);
 }
 
+/* The peer as text for the log. */
+static const char *
+peer_text(const struct conn *c, char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const char *p;
+
+	if (memcmp(c->src, mapped, sizeof(mapped)) == 0)
+		p = inet_ntop(AF_INET, c->src + 12, buf, (socklen_t)len);
+	else
+		p = inet_ntop(AF_INET6, c->src, buf, (socklen_t)len);
+	return p != NULL ? p : "?";
+}
+
+/* Advance a TLS handshake; 0 or CLOSED. */
+static int
+handshake(struct worker *w, struct conn *c)
+{
+	char why[160], peer[64];
+	uint64_t suppressed = 0;
+	int r;
+
+	r = c->io->handshake(c->fd, c->io_ctx);
+	if (r == 0) {
+		set_events(w, c);
+		return 0;
+	}
+	if (r < 0) {
+		STAT_ADD(w->st.tls_handshake_failures, 1);
+		c->io->error(c->io_ctx, why, sizeof(why));
+		if (log_ratelimit(&w->rl_tls, w->now, 10000, &suppressed))
+			log_info("TLS handshake with %s failed: %s%s",
+			    peer_text(c, peer, sizeof(peer)), why,
+			    suppressed > 0 ? " (and more since the last "
+					     "message)"
+					   : "");
+		else
+			log_debug("connection %d: TLS handshake failed: %s",
+			    c->fd, why);
+		/*
+		 * OpenSSL may have written an alert, and the client may have
+		 * sent more: a plain close would reset the connection and
+		 * the alert with it.  Go on as plain TCP and linger.
+		 */
+		tls_conn_free(c->io_ctx);
+		c->io_ctx = NULL;
+		c->io = &io_plain;
+		c->flags &= ~(uint32_t)(CONN_TLS | CONN_HANDSHAKE | CONN_IN_HS);
+		clist_remove(&w->hs, c, OFF(l_rd));
+		return begin_linger(w, c);
+	}
+	STAT_ADD(w->st.tls_handshakes, 1);
+	c->flags &= ~(uint32_t)(CONN_HANDSHAKE | CONN_IN_HS);
+	clist_remove(&w->hs, c, OFF(l_rd));
+	touch(w, c);
+	/* The first request may have come right behind the handshake. */
+	if (read_and_serve(w, c) == CLOSED)
+		return CLOSED;
+	set_events(w, c);
+	return 0;
+}
+
+/* A TLS handshake, or a read or write waiting for the other direction. */
+static void
+on_io_wait(struct worker *w, struct conn *c, uint32_t events)
+{
+	const uint32_t any_in = EPOLLIN | EPOLLHUP | EPOLLERR;
+	const uint32_t any_out = EPOLLOUT | EPOLLHUP | EPOLLERR;
+
+	if (c->flags & CONN_HANDSHAKE) {
+		(void)handshake(w, c);
+		return;
+	}
+	if ((c->flags & CONN_WR_WANT_IN) && (events & any_in)) {
+		/* flush sets it again if the write still waits. */
+		c->flags &= ~(uint32_t)CONN_WR_WANT_IN;
+		if (flush(w, c) != 0) {
+			conn_close(w, c);
+			return;
+		}
+		if (serve_buffered(w, c) == CLOSED)
+			return;
+	}
+	if ((c->flags & CONN_RD_WANT_OUT) && (events & any_out))
+		(void)read_and_serve(w, c);
+}
+
 static void
 on_event(struct worker *w, struct conn *c, uint32_t events)
 {
+	if (c->flags & IO_WAITS) {
+		on_io_wait(w, c, events);
+		return;
+	}
 	if ((events & EPOLLOUT) && c->out_len > 0) {
 		if (flush(w, c) != 0) {
 			conn_close(w, c);
@@ -481,18 +645,45 @@ drain_conn(struct worker *w, struct conn *c)
 
 	if (c->flags & (CONN_DRAIN | CONN_LINGER | CONN_CLOSE))
 		return;
+	if (c->flags & CONN_HANDSHAKE) {
+		/* No request can have arrived yet. */
+		conn_close(w, c);
+		return;
+	}
 	/* Whatever the kernel already holds counts as received. */
 	for (i = 0; i < 64; i++) {
 		n = read_and_serve(w, c);
 		if (n == CLOSED)
 			return;
-		/* Bounded: a peer that does not read gets no more reads. */
-		if (n != RBUF_SIZE ||
+		/*
+		 * Bounded: a peer that does not read gets no more reads.  A
+		 * TLS read returns one record: go on while it returns any.
+		 */
+		if (n <= 0 || (n != RBUF_SIZE && !(c->flags & CONN_TLS)) ||
 		    (c->flags & (CONN_EOF | CONN_CLOSE | CONN_THROTTLED)))
 			break;
 	}
 	c->flags |= CONN_DRAIN;
 	(void)serve_buffered(w, c);
+}
+
+/* A connection from a tls:// listener: its session, then the handshake. */
+static int
+start_tls(struct worker *w, struct conn *c)
+{
+	if (w->sc->tls == NULL ||
+	    (c->io_ctx = tls_conn_new(w->sc->tls, c->fd)) == NULL) {
+		log_warnx("connection %d: cannot start TLS: %s", c->fd,
+		    w->sc->tls == NULL ? "no certificate loaded"
+				       : "out of memory");
+		conn_close(w, c);
+		return CLOSED;
+	}
+	c->io = &io_tls;
+	c->flags |= CONN_HANDSHAKE | CONN_IN_HS;
+	c->t_read = w->now;
+	clist_push_tail(&w->hs, c, OFF(l_rd));
+	return handshake(w, c);
 }
 
 static int
@@ -512,6 +703,8 @@ adopt(struct worker *w, struct conn *c)
 		conn_close(w, c);
 		return CLOSED;
 	}
+	if (c->flags & CONN_TLS)
+		return start_tls(w, c);
 	return 0;
 }
 
@@ -593,6 +786,7 @@ expire_idle(struct worker *w, const struct cfg *cf, uint64_t *next)
 		}
 		if (((c->flags & CONN_IN_RD) && cf->read_ms > 0) ||
 		    ((c->flags & CONN_IN_WR) && cf->write_ms > 0) ||
+		    ((c->flags & CONN_IN_HS) && cf->handshake_ms > 0) ||
 		    (c->flags & CONN_IN_LG)) {
 			c->t_active = w->now;
 			clist_remove(&w->all, c, OFF(l_all));
@@ -618,6 +812,8 @@ expire(struct worker *w)
 	expire_list(w, &w->wr, OFF(t_write), cf->write_ms,
 	    &w->st.timeouts_write, &next);
 	expire_list(w, &w->lg, OFF(t_linger), LINGER_MS, NULL, &next);
+	expire_list(w, &w->hs, OFF(t_read), cf->handshake_ms,
+	    &w->st.tls_handshake_timeouts, &next);
 	expire_idle(w, cf, &next);
 	if (w->draining && w->drain_deadline != 0) {
 		if (w->now >= w->drain_deadline) {
@@ -727,6 +923,12 @@ worker_main(struct pool_worker *pw, void *arg)
 		n = (int)w->ready.len;
 		while (n-- > 0 && (c = w->ready.head) != NULL) {
 			clist_remove(&w->ready, c, OFF(l_rdy));
+			if (c->flags & CONN_IO_MORE) {
+				c->flags &=
+				    ~(uint32_t)(CONN_READY | CONN_IO_MORE);
+				(void)read_and_serve(w, c);
+				continue;
+			}
 			c->flags &= ~(uint32_t)CONN_READY;
 			serve_buffered(w, c);
 		}

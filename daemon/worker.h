@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "log.h"
 #include "pool.h"
 #include "proto.h"
 #include "server.h"
@@ -27,6 +28,7 @@ struct worker {
 	struct clist rd;    /* partial frame pending, by t_read */
 	struct clist wr;    /* output pending, by t_write */
 	struct clist lg;    /* lingering after our FIN, by t_linger */
+	struct clist hs;    /* TLS handshake in progress, by t_read */
 	struct clist ready; /* complete frames buffered, not yet answered */
 
 	uint8_t *rbuf; /* scratch input for one read */
@@ -35,7 +37,8 @@ struct worker {
 
 	struct proto_ctx pctx;
 	int draining;
-	uint64_t drain_deadline; /* 0: none */
+	uint64_t drain_deadline;     /* 0: none */
+	struct log_ratelimit rl_tls; /* handshake failures */
 	struct wstats st;
 };
 
