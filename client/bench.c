@@ -20,6 +20,14 @@
  *            flight are checked, not counted, for at most DRAIN_NS; each
  *            connection is closed as soon as it has nothing in flight.
  *
+ * TLS (--tls): setup also completes every connection's handshake, each
+ * session non-blocking, CONNECT_WINDOW at a time, so that the run measures
+ * requests and not handshakes.  In the event loops a session's read may
+ * wait for room to write (rd_wants_out: the read is retried on EPOLLOUT)
+ * and a write for input (EPOLLIN is always watched, and every read ends
+ * with a flush); after a read the session may hold input that epoll will
+ * not report, so conn_read reads again while sdc_tls_conn_pending says so.
+ *
  * A connection's requests carry consecutive request_ids (skipping 0) and
  * its send timestamps sit in a ring of PIPELINE entries: answers come back
  * in order, so the oldest entry is always the one being answered.  New
@@ -127,22 +135,24 @@ struct slot {
 };
 
 struct bconn {
-	int fd;                 /* -1 once closed */
-	unsigned idx;           /* connection number, for messages */
-	int want_out;           /* EPOLLOUT requested */
-	int refused;            /* the server said BUSY/DENIED with id 0 */
-	uint32_t next_id;       /* request_id of the next request */
-	uint32_t expect_id;     /* request_id the next answer must carry */
-	uint64_t sent_seq;      /* requests made so far */
-	uint64_t recv_seq;      /* answers received so far */
-	unsigned inflight;      /* made and not yet answered */
-	unsigned unstamped;     /* made and not yet handed to send(2) */
-	uint64_t quota;         /* -n: measured requests still to make */
-	uint64_t progress_ns;   /* last read, or start of waiting: may be
-				   a little after the thread's now */
-	const uint8_t *payload; /* echo: this connection's pattern */
-	struct slot *ring;      /* PIPELINE slots, by sequence number */
-	uint8_t *out;           /* requests not yet sent */
+	int fd;                   /* -1 once closed */
+	struct sdc_tls_conn *tls; /* NULL: plain TCP */
+	int rd_wants_out;         /* a TLS read waits for writability */
+	unsigned idx;             /* connection number, for messages */
+	int want_out;             /* EPOLLOUT requested */
+	int refused;              /* the server said BUSY/DENIED with id 0 */
+	uint32_t next_id;         /* request_id of the next request */
+	uint32_t expect_id;       /* request_id the next answer must carry */
+	uint64_t sent_seq;        /* requests made so far */
+	uint64_t recv_seq;        /* answers received so far */
+	unsigned inflight;        /* made and not yet answered */
+	unsigned unstamped;       /* made and not yet handed to send(2) */
+	uint64_t quota;           /* -n: measured requests still to make */
+	uint64_t progress_ns;     /* last read, or start of waiting: may be
+				     a little after the thread's now */
+	const uint8_t *payload;   /* echo: this connection's pattern */
+	struct slot *ring;        /* PIPELINE slots, by sequence number */
+	uint8_t *out;             /* requests not yet sent */
 	size_t out_off, out_len, out_cap;
 	uint8_t *in; /* a partial answer */
 	size_t in_len, in_cap;
@@ -288,7 +298,9 @@ bench_usage(FILE *f)
 	    "[-H HOST] [-p PORT]\n"
 	    "           [-c N] [-n N | -d SECONDS] [-P N] [-t N] [--op OP] "
 	    "[--size BYTES]\n"
-	    "           [--warmup SECONDS] [--json]\n"
+	    "           [--warmup SECONDS] [--json] [--tls] [--cafile FILE] "
+	    "[--insecure]\n"
+	    "           [--cert FILE [--key FILE]]\n"
 	    "\n"
 	    "Load-test a socketd server: N connections spread over the "
 	    "threads, each\n"
@@ -326,6 +338,18 @@ bench_usage(FILE *f)
 	    "                          (default 1 with -d, 0 with -n)\n"
 	    "      --json              print one JSON object instead of the "
 	    "report\n"
+	    "      --tls               connect with TLS; the handshakes are "
+	    "done before\n"
+	    "                          the run and not measured (default: "
+	    "the global --tls)\n"
+	    "      --cafile FILE       CA certificates to check the server "
+	    "with\n"
+	    "      --insecure          do not check the server's certificate\n"
+	    "      --cert FILE         client certificate (mutual TLS)\n"
+	    "      --key FILE          its private key (default: in the --cert "
+	    "file)\n"
+	    "                          --cafile, --insecure, --cert and --key "
+	    "imply --tls\n"
 	    "  -h, --help              print this help and exit\n"
 	    "\n"
 	    "Exit status: 0 every answer was right, 1 some answers were "
@@ -402,6 +426,11 @@ enum {
 	OPT_SIZE,
 	OPT_WARMUP,
 	OPT_JSON,
+	OPT_TLS,
+	OPT_CAFILE,
+	OPT_INSECURE,
+	OPT_CERT,
+	OPT_KEY,
 };
 
 int
@@ -420,6 +449,11 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	    {"size", required_argument, NULL, OPT_SIZE},
 	    {"warmup", required_argument, NULL, OPT_WARMUP},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"cafile", required_argument, NULL, OPT_CAFILE},
+	    {"insecure", no_argument, NULL, OPT_INSECURE},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -559,6 +593,30 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_TLS:
+			o->tls = 1;
+			break;
+		case OPT_CAFILE:
+		case OPT_CERT:
+		case OPT_KEY:
+			if (*optarg == '\0') {
+				fmt_err(err, errlen,
+				    "option %s: empty file name",
+				    argv[optind - 1]);
+				return -1;
+			}
+			if (ch == OPT_CAFILE)
+				o->tls_opts.cafile = optarg;
+			else if (ch == OPT_CERT)
+				o->tls_opts.certfile = optarg;
+			else
+				o->tls_opts.keyfile = optarg;
+			o->tls = 1;
+			break;
+		case OPT_INSECURE:
+			o->tls_opts.insecure = 1;
+			o->tls = 1;
+			break;
 		case 'h':
 			o->help = 1;
 			return 0;
@@ -578,6 +636,15 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	}
 	if (optind < argc) {
 		fmt_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (o->tls_opts.keyfile != NULL && o->tls_opts.certfile == NULL) {
+		fmt_err(err, errlen, "--key needs --cert");
+		return -1;
+	}
+	if (o->tls_opts.insecure && o->tls_opts.cafile != NULL) {
+		fmt_err(
+		    err, errlen, "--insecure and --cafile exclude each other");
 		return -1;
 	}
 	if (have_n && have_d) {
@@ -640,6 +707,8 @@ conn_close(struct bthread *t, struct bconn *c)
 {
 	if (c->fd < 0)
 		return;
+	sdc_tls_conn_free(c->tls); /* close_notify, if it can */
+	c->tls = NULL;
 	(void)close(c->fd); /* also leaves the epoll set */
 	c->fd = -1;
 	t->open--;
@@ -722,6 +791,18 @@ conn_fill(struct bthread *t, struct bconn *c)
 	}
 }
 
+/* EPOLLOUT: output that can go, or a TLS read that waits for it. */
+static int
+wants_out(const struct bconn *c)
+{
+	if (c->rd_wants_out)
+		return 1;
+	if (c->out_off >= c->out_len)
+		return 0;
+	/* A TLS write that waits for input would spin on EPOLLOUT. */
+	return c->tls == NULL || sdc_tls_conn_want(c->tls) != SDC_WANT_READ;
+}
+
 static void
 set_events(struct bthread *t, struct bconn *c, int want_out)
 {
@@ -741,7 +822,7 @@ static void
 conn_flush(struct bthread *t, struct bconn *c)
 {
 	unsigned p = t->b->o->pipeline;
-	char eb[128];
+	char eb[128], terr[SDC_ERRLEN];
 	uint64_t now;
 	ssize_t n;
 
@@ -749,15 +830,22 @@ conn_flush(struct bthread *t, struct bconn *c)
 		now = mono_ns();
 		for (; c->unstamped > 0; c->unstamped--)
 			c->ring[(c->sent_seq - c->unstamped) % p].sent_ns = now;
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->tls != NULL)
+			n = sdc_tls_conn_write(c->tls, c->out + c->out_off,
+			    c->out_len - c->out_off, terr);
+		else
+			n = send(c->fd, c->out + c->out_off,
+			    c->out_len - c->out_off,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			if (c->out_off == c->out_len)
 				c->out_off = c->out_len = 0;
 		} else if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
-			if (errno == EPIPE)
+			if (errno == EPROTO && c->tls != NULL)
+				conn_lost(t, c, E_LOST, "TLS error: %s", terr);
+			else if (errno == EPIPE)
 				conn_lost(t, c, E_LOST,
 				    "connection closed by server");
 			else if (errno == ECONNRESET)
@@ -769,7 +857,7 @@ conn_flush(struct bthread *t, struct bconn *c)
 			return;
 		}
 	}
-	set_events(t, c, c->out_off < c->out_len);
+	set_events(t, c, wants_out(c));
 }
 
 /* Printable copy of an error answer's text, for messages. */
@@ -921,20 +1009,35 @@ conn_read(struct bthread *t, struct bconn *c)
 	enum proto_status st;
 	size_t off, used;
 	uint64_t now;
-	char eb[128];
+	char eb[128], terr[SDC_ERRLEN];
 	ssize_t n;
 
+again:
 	/* in_cap holds the largest answer: never full between reads. */
 	if (c->in_len == c->in_cap) {
 		conn_lost(t, c, E_FRAME, "an answer larger than %zu bytes",
 		    c->in_cap);
 		return;
 	}
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+	c->rd_wants_out = 0;
+	if (c->tls != NULL)
+		n = sdc_tls_conn_read(
+		    c->tls, c->in + c->in_len, c->in_cap - c->in_len, terr);
+	else
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len,
+		    MSG_DONTWAIT);
 	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			if (c->tls != NULL) {
+				c->rd_wants_out = errno == EAGAIN &&
+				    sdc_tls_conn_want(c->tls) == SDC_WANT_WRITE;
+				set_events(t, c, wants_out(c));
+			}
 			return;
-		if (errno == ECONNRESET)
+		}
+		if (c->tls != NULL && errno == EPROTO)
+			conn_lost(t, c, E_LOST, "TLS error: %s", terr);
+		else if (errno == ECONNRESET)
 			conn_lost(t, c, E_LOST, "connection reset by server");
 		else
 			conn_lost(t, c, E_LOST, "recv: %s",
@@ -977,8 +1080,13 @@ conn_read(struct bthread *t, struct bconn *c)
 	}
 	conn_fill(t, c);
 	conn_flush(t, c);
-	if (c->fd >= 0 && conn_done(t, c))
+	if (c->fd >= 0 && conn_done(t, c)) {
 		conn_close(t, c);
+		return;
+	}
+	/* TLS input already off the socket: epoll will not report it. */
+	if (c->fd >= 0 && c->tls != NULL && sdc_tls_conn_pending(c->tls))
+		goto again;
 }
 
 /* Close finished connections; fail those that wait too long. */
@@ -1074,6 +1182,9 @@ thread_main(void *arg)
 			if (c->fd >= 0 &&
 			    (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				conn_read(t, c);
+			if (c->fd >= 0 && (evs[i].events & EPOLLOUT) &&
+			    c->rd_wants_out)
+				conn_read(t, c);
 			if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
 				conn_flush(t, c);
 		}
@@ -1145,61 +1256,204 @@ set_nodelay(int fd)
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-struct pending {
-	int fd;
-	size_t idx;
-	uint64_t deadline; /* 0: none */
+/* A connected socket and, with TLS, its session (handshake complete). */
+struct bsock {
+	int fd; /* -1: not connected */
+	struct sdc_tls_conn *tls;
 };
 
+/* A connection being set up: TCP connect, then the TLS handshake. */
+struct pending {
+	int fd; /* -1: free slot */
+	size_t idx;
+	uint64_t deadline;        /* 0: none */
+	struct sdc_tls_conn *tls; /* non-NULL: connected, handshaking */
+};
+
+/* The connection setup, shared by the helpers below. */
+struct setup {
+	const struct bench_opts *o;
+	struct sdc_tls *tls; /* NULL: plain TCP */
+	char host[256];      /* o->host without [ ]: the name to verify */
+	int ep;
+	struct bsock *socks;
+	uint64_t *failures;
+	char *first; /* the first failure's message */
+	size_t len;
+};
+
+static void setup_failed(struct setup *su, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
-connect_failed(const struct bench_opts *o, int e, uint64_t *failures,
-    char *first, size_t len)
+setup_failed(struct setup *su, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((*su->failures)++ > 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(su->first, su->len, fmt, ap);
+	va_end(ap);
+}
+
+static void
+connect_failed(struct setup *su, int e)
 {
 	char eb[128];
 
-	if ((*failures)++ == 0)
-		fmt_err(first, len, "connect to %s port %s: %s", o->host,
-		    o->port,
-		    e == ETIMEDOUT ? "timed out" : errstr(e, eb, sizeof(eb)));
+	setup_failed(su, "connect to %s port %s: %s", su->o->host, su->o->port,
+	    e == ETIMEDOUT ? "timed out" : errstr(e, eb, sizeof(eb)));
+}
+
+static void
+pending_drop(struct setup *su, struct pending *p)
+{
+	(void)epoll_ctl(su->ep, EPOLL_CTL_DEL, p->fd, NULL);
+	sdc_tls_conn_free(p->tls);
+	(void)close(p->fd);
+	p->tls = NULL;
+	p->fd = -1;
 }
 
 /*
- * Connect o->connections sockets into fds[] (-1 where connecting failed).
+ * Advance the pending connection in slot i after an event: 1 ready (moved
+ * into socks, slot freed), 0 still pending (waits for what it needs), -1
+ * failed (counted, closed, slot freed).
+ */
+static int
+advance(struct setup *su, struct pending *pend, size_t i)
+{
+	struct pending *p = &pend[i];
+	struct epoll_event ev;
+	char terr[SDC_ERRLEN];
+	socklen_t el;
+	int soerr, r;
+
+	if (p->tls == NULL) {
+		/* The TCP connect has finished: how? */
+		el = sizeof(soerr);
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &el) == -1)
+			soerr = errno;
+		if (soerr != 0) {
+			connect_failed(su, soerr);
+			pending_drop(su, p);
+			return -1;
+		}
+		(void)set_nodelay(p->fd);
+		if (su->tls != NULL &&
+		    (p->tls = sdc_tls_conn_new(
+			 su->tls, p->fd, su->host, terr)) == NULL) {
+			setup_failed(su, "%s", terr);
+			pending_drop(su, p);
+			return -1;
+		}
+	}
+	if (p->tls != NULL && (r = sdc_tls_conn_handshake(p->tls, terr)) != 1) {
+		if (r == -1) {
+			setup_failed(su, "TLS handshake with %s port %s: %s",
+			    su->host, su->o->port, terr);
+			pending_drop(su, p);
+			return -1;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = sdc_tls_conn_want(p->tls) == SDC_WANT_WRITE
+		    ? EPOLLOUT
+		    : EPOLLIN;
+		ev.data.u64 = i;
+		if (epoll_ctl(su->ep, EPOLL_CTL_MOD, p->fd, &ev) == -1) {
+			connect_failed(su, errno);
+			pending_drop(su, p);
+			return -1;
+		}
+		return 0;
+	}
+	(void)epoll_ctl(su->ep, EPOLL_CTL_DEL, p->fd, NULL);
+	su->socks[p->idx].fd = p->fd;
+	su->socks[p->idx].tls = p->tls;
+	p->fd = -1;
+	p->tls = NULL;
+	return 1;
+}
+
+/*
+ * The first connection, through sdc_connect_tls: it resolves the host,
+ * picks the address and says clearly what went wrong.  Its address goes
+ * to *ss for the others.  0, or -1 with the message printed.
+ */
+static int
+connect_first(struct setup *su, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	const struct bench_opts *o = su->o;
+	char err[SDC_ERRLEN], eb[128];
+	struct sdc c;
+	int fl;
+
+	if (sdc_connect_tls(
+		&c, o->host, o->port, o->timeout_ms, su->tls, err) == -1) {
+		complain("no connection: %s", err);
+		setup_failed(su, "%s", err);
+		return -1;
+	}
+	/* sdc owns nothing else before any I/O: take fd and session. */
+	su->socks[0].fd = c.fd;
+	su->socks[0].tls = c.tls;
+	c.tls = NULL;
+	if (getpeername(c.fd, (struct sockaddr *)ss, sl) == -1 ||
+	    (fl = fcntl(c.fd, F_GETFL)) == -1 ||
+	    fcntl(c.fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		complain("connect to %s port %s: %s", o->host, o->port,
+		    errstr(errno, eb, sizeof(eb)));
+		sdc_tls_conn_free(su->socks[0].tls);
+		(void)close(c.fd);
+		su->socks[0].fd = -1;
+		su->socks[0].tls = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Connect o->connections sockets into socks[] (fd -1 where connecting
+ * failed), with tls (may be NULL) completing each one's TLS handshake.
  * Returns how many connected; *failures and first (the first failure's
  * message) describe the others.  0 means none: the message is printed.
  */
 static size_t
-connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
-    char *first, size_t len)
+connect_all(const struct bench_opts *o, struct sdc_tls *tls,
+    struct bsock *socks, uint64_t *failures, char *first, size_t len)
 {
 	struct pending pend[CONNECT_WINDOW];
 	struct epoll_event evs[CONNECT_WINDOW], ev;
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss), el;
-	char err[SDC_ERRLEN], eb[128];
-	struct sdc c;
-	size_t next, ok, npend, i;
+	struct setup su;
+	socklen_t sl = sizeof(ss);
+	char eb[128];
+	size_t next, ok, npend, i, hlen;
 	uint64_t now, soonest;
-	int ep, fd, n, j, soerr, ms, fl;
+	int fd, n, j, ms, r;
 
+	memset(&su, 0, sizeof(su));
+	su.o = o;
+	su.tls = tls;
+	su.ep = -1;
+	su.socks = socks;
+	su.failures = failures;
+	su.first = first;
+	su.len = len;
+	hlen = strlen(o->host);
+	if (hlen >= 2 && o->host[0] == '[' && o->host[hlen - 1] == ']')
+		(void)snprintf(su.host, sizeof(su.host), "%.*s",
+		    (int)(hlen - 2), o->host + 1);
+	else
+		(void)snprintf(su.host, sizeof(su.host), "%s", o->host);
 	*failures = 0;
 	first[0] = '\0';
-	for (i = 0; i < o->connections; i++)
-		fds[i] = -1;
-	if (sdc_connect(&c, o->host, o->port, o->timeout_ms, err) == -1) {
-		complain("no connection: %s", err);
-		*failures = o->connections;
-		fmt_err(first, len, "%s", err);
-		return 0;
+	for (i = 0; i < o->connections; i++) {
+		socks[i].fd = -1;
+		socks[i].tls = NULL;
 	}
-	fds[0] = c.fd; /* sdc owns nothing else before any I/O */
-	if (getpeername(fds[0], (struct sockaddr *)&ss, &sl) == -1 ||
-	    (fl = fcntl(fds[0], F_GETFL)) == -1 ||
-	    fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == -1) {
-		complain("connect to %s port %s: %s", o->host, o->port,
-		    errstr(errno, eb, sizeof(eb)));
-		(void)close(fds[0]);
-		fds[0] = -1;
+	if (connect_first(&su, &ss, &sl) == -1) {
 		*failures = o->connections;
 		return 0;
 	}
@@ -1207,15 +1461,19 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 	if (o->connections == 1)
 		return ok;
 
-	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+	if ((su.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		complain("epoll_create1: %s", errstr(errno, eb, sizeof(eb)));
-		(void)close(fds[0]);
-		fds[0] = -1;
+		sdc_tls_conn_free(socks[0].tls);
+		(void)close(socks[0].fd);
+		socks[0].fd = -1;
+		socks[0].tls = NULL;
 		*failures = o->connections;
 		return 0;
 	}
-	for (i = 0; i < CONNECT_WINDOW; i++)
+	for (i = 0; i < CONNECT_WINDOW; i++) {
 		pend[i].fd = -1;
+		pend[i].tls = NULL;
+	}
 	npend = 0;
 	next = 1;
 	while (next < o->connections || npend > 0) {
@@ -1225,17 +1483,12 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 			fd = socket(ss.ss_family,
 			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			if (fd == -1) {
-				connect_failed(o, errno, failures, first, len);
+				connect_failed(&su, errno);
 				continue;
 			}
-			if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-				(void)set_nodelay(fd);
-				fds[next] = fd;
-				ok++;
-				continue;
-			}
-			if (errno != EINPROGRESS) {
-				connect_failed(o, errno, failures, first, len);
+			r = connect(fd, (struct sockaddr *)&ss, sl);
+			if (r == -1 && errno != EINPROGRESS) {
+				connect_failed(&su, errno);
 				(void)close(fd);
 				continue;
 			}
@@ -1244,8 +1497,8 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 			memset(&ev, 0, sizeof(ev));
 			ev.events = EPOLLOUT;
 			ev.data.u64 = i;
-			if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-				connect_failed(o, errno, failures, first, len);
+			if (epoll_ctl(su.ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+				connect_failed(&su, errno);
 				(void)close(fd);
 				continue;
 			}
@@ -1255,6 +1508,11 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 			    ? mono_ns() + (uint64_t)o->timeout_ms * 1000000u
 			    : 0;
 			npend++;
+			/* Connected at once: go on to the handshake. */
+			if (r == 0 && (r = advance(&su, pend, i)) != 0) {
+				npend--;
+				ok += r == 1;
+			}
 		}
 		if (npend == 0)
 			continue;
@@ -1270,7 +1528,7 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 			ms = soonest <= now
 			    ? 0
 			    : (int)((soonest - now + 999999u) / 1000000u);
-		n = epoll_wait(ep, evs, CONNECT_WINDOW, ms);
+		n = epoll_wait(su.ep, evs, CONNECT_WINDOW, ms);
 		if (n == -1 && errno != EINTR) {
 			complain(
 			    "epoll_wait: %s", errstr(errno, eb, sizeof(eb)));
@@ -1278,43 +1536,37 @@ connect_all(const struct bench_opts *o, int *fds, uint64_t *failures,
 		}
 		for (j = 0; j < n; j++) {
 			i = (size_t)evs[j].data.u64;
-			fd = pend[i].fd;
-			(void)epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-			el = sizeof(soerr);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) ==
-			    -1)
-				soerr = errno;
-			if (soerr == 0) {
-				(void)set_nodelay(fd);
-				fds[pend[i].idx] = fd;
-				ok++;
-			} else {
-				connect_failed(o, soerr, failures, first, len);
-				(void)close(fd);
+			if (pend[i].fd == -1)
+				continue;
+			if ((r = advance(&su, pend, i)) != 0) {
+				npend--;
+				ok += r == 1;
 			}
-			pend[i].fd = -1;
-			npend--;
 		}
 		now = mono_ns();
 		for (i = 0; i < CONNECT_WINDOW; i++)
 			if (pend[i].fd != -1 && pend[i].deadline != 0 &&
 			    now >= pend[i].deadline) {
-				connect_failed(
-				    o, ETIMEDOUT, failures, first, len);
-				(void)close(pend[i].fd);
-				pend[i].fd = -1;
+				if (pend[i].tls != NULL)
+					setup_failed(&su,
+					    "TLS handshake with %s port %s: "
+					    "timed out",
+					    su.host, o->port);
+				else
+					connect_failed(&su, ETIMEDOUT);
+				pending_drop(&su, &pend[i]);
 				npend--;
 			}
 	}
 	/* Only after an epoll_wait failure: give up on the rest. */
 	for (i = 0; i < CONNECT_WINDOW; i++)
 		if (pend[i].fd != -1) {
-			connect_failed(o, EIO, failures, first, len);
-			(void)close(pend[i].fd);
+			connect_failed(&su, EIO);
+			pending_drop(&su, &pend[i]);
 		}
 	for (; next < o->connections; next++)
-		connect_failed(o, EIO, failures, first, len);
-	(void)close(ep);
+		connect_failed(&su, EIO);
+	(void)close(su.ep);
 	return ok;
 }
 
@@ -1333,12 +1585,14 @@ make_pattern(size_t size)
 }
 
 static int
-conn_init(struct bench *b, struct bconn *c, int fd, unsigned idx)
+conn_init(
+    struct bench *b, struct bconn *c, const struct bsock *sk, unsigned idx)
 {
 	const struct bench_opts *o = b->o;
 
 	memset(c, 0, sizeof(*c));
-	c->fd = fd;
+	c->fd = sk->fd;
+	c->tls = sk->tls;
 	c->idx = idx;
 	c->next_id = 1;
 	c->expect_id = 1;
@@ -1356,6 +1610,8 @@ conn_init(struct bench *b, struct bconn *c, int fd, unsigned idx)
 static void
 conn_free(struct bconn *c)
 {
+	sdc_tls_conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		(void)close(c->fd);
 	c->fd = -1;
@@ -1611,7 +1867,10 @@ bench_run(const struct bench_opts *o)
 	uint64_t per, extra;
 	size_t nconn, k, resp_body;
 	unsigned i, idx;
-	int *fds = NULL, rv = EXIT_CONN, gate = 0, e;
+	struct bsock *socks = NULL;
+	struct sdc_tls *tls = NULL;
+	char terr[SDC_ERRLEN];
+	int rv = EXIT_CONN, gate = 0, e;
 
 	memset(&b, 0, sizeof(b));
 	memset(&r, 0, sizeof(r));
@@ -1630,11 +1889,17 @@ bench_run(const struct bench_opts *o)
 	if (raise_nofile(o, (uint64_t)o->connections + o->threads + FD_SPARE) ==
 	    -1)
 		return EXIT_USAGE;
-	if ((fds = calloc(o->connections, sizeof(*fds))) == NULL ||
+	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, terr)) == NULL) {
+		complain("%s", terr);
+		return EXIT_USAGE;
+	}
+	if ((socks = calloc(o->connections, sizeof(*socks))) == NULL ||
 	    (r.hist = malloc(sizeof(*r.hist))) == NULL) {
 		complain("out of memory");
 		goto out;
 	}
+	for (idx = 0; idx < o->connections; idx++)
+		socks[idx].fd = -1;
 	hist_init(r.hist);
 	if (o->opcode == PROTO_OP_ECHO &&
 	    (b.pattern = make_pattern(o->size)) == NULL) {
@@ -1642,8 +1907,8 @@ bench_run(const struct bench_opts *o)
 		goto out;
 	}
 
-	nconn = connect_all(
-	    o, fds, &r.connect_failures, first_connect, sizeof(first_connect));
+	nconn = connect_all(o, tls, socks, &r.connect_failures, first_connect,
+	    sizeof(first_connect));
 	r.connected = nconn;
 	if (nconn == 0)
 		goto out; /* already said why */
@@ -1683,17 +1948,21 @@ bench_run(const struct bench_opts *o)
 		struct epoll_event ev;
 		struct bconn *c;
 
-		if (fds[idx] == -1)
+		if (socks[idx].fd == -1)
 			continue;
 		t = &b.threads[k % b.nthreads];
 		c = &t->conns[k / b.nthreads];
-		if (conn_init(&b, c, fds[idx], idx) == -1) {
-			fds[idx] = -1;
+		/* c owns the socket and the session from here, even if this
+		 * fails. */
+		if (conn_init(&b, c, &socks[idx], idx) == -1) {
+			socks[idx].fd = -1;
+			socks[idx].tls = NULL;
 			complain(
 			    "out of memory for %u connections", o->connections);
 			goto out;
 		}
-		fds[idx] = -1; /* c owns it now */
+		socks[idx].fd = -1;
+		socks[idx].tls = NULL;
 		c->quota = per + (k < extra);
 		t->open++;
 		memset(&ev, 0, sizeof(ev));
@@ -1776,19 +2045,22 @@ out:
 			(void)close(t->ep);
 	}
 	free(b.threads);
-	if (fds != NULL)
+	if (socks != NULL)
 		for (idx = 0; idx < o->connections; idx++)
-			if (fds[idx] >= 0)
-				(void)close(fds[idx]);
-	free(fds);
+			if (socks[idx].fd >= 0) {
+				sdc_tls_conn_free(socks[idx].tls);
+				(void)close(socks[idx].fd);
+			}
+	free(socks);
+	sdc_tls_free(tls);
 	free(r.hist);
 	free(b.pattern);
 	return rv;
 }
 
 int
-bench_main(
-    const char *host, const char *port, int timeout_ms, int argc, char **argv)
+bench_main(const char *host, const char *port, int timeout_ms,
+    const struct sdc_tls_opts *tls, int argc, char **argv)
 {
 	struct bench_opts o;
 	char err[256];
@@ -1804,6 +2076,18 @@ bench_main(
 	if (o.help) {
 		bench_usage(stdout);
 		return EXIT_OK;
+	}
+	/* The global TLS options, unless bench's own say otherwise. */
+	if (tls != NULL) {
+		o.tls = 1;
+		if (o.tls_opts.cafile == NULL && !o.tls_opts.insecure) {
+			o.tls_opts.cafile = tls->cafile;
+			o.tls_opts.insecure = tls->insecure;
+		}
+		if (o.tls_opts.certfile == NULL) {
+			o.tls_opts.certfile = tls->certfile;
+			o.tls_opts.keyfile = tls->keyfile;
+		}
 	}
 	return bench_run(&o);
 }

@@ -9,9 +9,14 @@
  * that completed its answer, into per-thread histograms (hist.h) merged at
  * the end.
  *
+ * With --tls every connection completes its TLS handshake before the run
+ * starts (the handshakes are not measured), and the event loops drive
+ * each session's non-blocking reads and writes, which may wait for the
+ * other direction.
+ *
  * Exit statuses are socketd-cli's: 0 every answer right, 1 wrong answers,
- * 2 usage error, 3 connection failures (connect, or later: closed, reset,
- * timed out, unparseable frames).
+ * 2 usage error, 3 connection failures (connect, TLS handshake, or later:
+ * closed, reset, timed out, unparseable frames).
  */
 #ifndef SOCKETD_BENCH_H
 #define SOCKETD_BENCH_H
@@ -19,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "sdclient.h"
 
 #define BENCH_CONNS_MAX       1000000u
 #define BENCH_PIPELINE_MAX    4096u
@@ -45,12 +52,15 @@ struct bench_opts {
 	double warmup_s;
 	int json;
 	int help; /* --help: print bench_usage and stop */
+	int tls;  /* --tls (or implied by the options below) */
+	struct sdc_tls_opts tls_opts;
 };
 
 /*
  * Parse the bench arguments: argv[0] is the command word ("bench"), as
- * getopt expects; host, port and timeout_ms are the global defaults.
- * Returns 0, or -1 with a one-line message in err[0..errlen).
+ * getopt expects; host, port and timeout_ms are the global defaults (TLS
+ * is off unless the arguments ask for it).  Returns 0, or -1 with a
+ * one-line message in err[0..errlen).
  */
 int bench_parse(int argc, char **argv, const char *host, const char *port,
     int timeout_ms, struct bench_opts *o, char *err, size_t errlen);
@@ -61,8 +71,12 @@ void bench_usage(FILE *f);
 /* Run the benchmark described by o; the exit status. */
 int bench_run(const struct bench_opts *o);
 
-/* "socketd-cli bench": parse (usage errors exit 2), then run. */
-int bench_main(
-    const char *host, const char *port, int timeout_ms, int argc, char **argv);
+/*
+ * "socketd-cli bench": parse (usage errors exit 2), then run.  tls (may
+ * be NULL) holds the global TLS options: they turn TLS on, and bench's own
+ * --cafile, --cert and --key win over them.
+ */
+int bench_main(const char *host, const char *port, int timeout_ms,
+    const struct sdc_tls_opts *tls, int argc, char **argv);
 
 #endif /* SOCKETD_BENCH_H */

@@ -1,7 +1,9 @@
 /*
  * socketd-cli: talk to a socketd server from the command line.
  *
- *	socketd-cli [-hV] [-H host] [-p port] [-t seconds] command [arg ...]
+ *	socketd-cli [-hV] [-H host] [-p port] [-t seconds] [--tls]
+ *	    [--cafile file] [--insecure] [--cert file [--key file]]
+ *	    command [arg ...]
  *
  * The bench command parses its own options (bench.c, a second getopt
  * pass over the words after "bench"): there, -t is its thread count.
@@ -44,6 +46,8 @@ struct opts {
 	const char *host;
 	char port[8];
 	int timeout_ms; /* 0: wait forever */
+	int tls;        /* connect with TLS */
+	struct sdc_tls_opts tls_opts;
 };
 
 struct cmd {
@@ -96,8 +100,10 @@ static void
 short_usage(FILE *f)
 {
 	(void)fprintf(f,
-	    "usage: " PROG " [-hV] [-H host] [-p port] [-t seconds] "
-	    "command [arg ...]\n");
+	    "usage: " PROG " [-hV] [-H host] [-p port] [-t seconds]\n"
+	    "       [--tls] [--cafile file | --insecure] [--cert file "
+	    "[--key file]]\n"
+	    "       command [arg ...]\n");
 }
 
 static void
@@ -117,6 +123,18 @@ usage(FILE *f)
 	    "  -t, --timeout SECONDS  limit on connecting and on each "
 	    "response, decimals\n"
 	    "                         allowed, 0 waits forever (default %d)\n"
+	    "      --tls              connect with TLS (to a tls:// listener)\n"
+	    "      --cafile FILE      check the server's certificate against "
+	    "the CA\n"
+	    "                         certificates in FILE (default: the "
+	    "system's)\n"
+	    "      --insecure         do not check the server's certificate\n"
+	    "      --cert FILE        client certificate, for servers that "
+	    "require one\n"
+	    "      --key FILE         its private key (default: in the --cert "
+	    "file)\n"
+	    "                         --cafile, --insecure, --cert and --key "
+	    "imply --tls\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"
@@ -130,10 +148,12 @@ usage(FILE *f)
 	(void)fprintf(f,
 	    "\n"
 	    "Exit status: 0 success, 1 the server answered an error, "
-	    "2 usage error,\n"
-	    "3 connection failure, timeout or protocol error.  bench: 1 "
-	    "wrong answers,\n"
-	    "3 connections that failed or were lost.\n");
+	    "2 usage error (a TLS\n"
+	    "file that cannot be loaded too), 3 connection failure, failed "
+	    "TLS handshake,\n"
+	    "timeout or protocol error.  bench: 1 wrong answers, 3 "
+	    "connections that failed\n"
+	    "or were lost.\n");
 }
 
 static int
@@ -224,9 +244,18 @@ roundtrip(const struct opts *o, struct sdc *c, uint8_t opcode,
     const void *payload, size_t len, struct proto_resp *resp, double *rtt_ms)
 {
 	struct timespec t0, t1;
+	struct sdc_tls *tls = NULL;
 	char err[SDC_ERRLEN];
+	int rc;
 
-	if (sdc_connect(c, o->host, o->port, o->timeout_ms, err) == -1) {
+	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, err)) == NULL) {
+		complain("%s", err);
+		return CLI_USAGE;
+	}
+	/* The session keeps what it needs of the context. */
+	rc = sdc_connect_tls(c, o->host, o->port, o->timeout_ms, tls, err);
+	sdc_tls_free(tls);
+	if (rc == -1) {
 		complain("%s", err);
 		return CLI_FAIL;
 	}
@@ -264,7 +293,11 @@ cmd_ping(const struct opts *o, int argc, char **argv)
 	if (sdc_peer(&c, peer, sizeof(peer), err) == -1)
 		(void)snprintf(
 		    peer, sizeof(peer), "%s port %s", o->host, o->port);
-	(void)printf("PONG from %s in %.3f ms\n", peer, ms);
+	if (c.tls != NULL)
+		(void)printf("PONG from %s in %.3f ms over %s\n", peer, ms,
+		    sdc_tls_conn_version(c.tls));
+	else
+		(void)printf("PONG from %s in %.3f ms\n", peer, ms);
 	sdc_close(&c);
 	return CLI_OK;
 }
@@ -399,7 +432,8 @@ cmd_time(const struct opts *o, int argc, char **argv)
 static int
 cmd_bench(const struct opts *o, int argc, char **argv)
 {
-	return bench_main(o->host, o->port, o->timeout_ms, argc + 1, argv - 1);
+	return bench_main(o->host, o->port, o->timeout_ms,
+	    o->tls ? &o->tls_opts : NULL, argc + 1, argv - 1);
 }
 
 static const struct cmd *
@@ -413,6 +447,14 @@ find_cmd(const char *name)
 	return NULL;
 }
 
+enum {
+	OPT_TLS = 256,
+	OPT_CAFILE,
+	OPT_INSECURE,
+	OPT_CERT,
+	OPT_KEY,
+};
+
 static const char *
 long_name(int ch)
 {
@@ -423,6 +465,12 @@ long_name(int ch)
 		return "--port";
 	case 't':
 		return "--timeout";
+	case OPT_CAFILE:
+		return "--cafile";
+	case OPT_CERT:
+		return "--cert";
+	case OPT_KEY:
+		return "--key";
 	default:
 		return "?";
 	}
@@ -435,6 +483,11 @@ main(int argc, char *argv[])
 	    {"host", required_argument, NULL, 'H'},
 	    {"port", required_argument, NULL, 'p'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"cafile", required_argument, NULL, OPT_CAFILE},
+	    {"insecure", no_argument, NULL, OPT_INSECURE},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -444,6 +497,7 @@ main(int argc, char *argv[])
 	char eb[128];
 	int ch, rv;
 
+	memset(&o, 0, sizeof(o));
 	o.host = DEFAULT_HOST;
 	(void)snprintf(o.port, sizeof(o.port), "%s", DEFAULT_PORT);
 	o.timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -471,6 +525,27 @@ main(int argc, char *argv[])
 				    "seconds from 0 to %.0f, e.g. 5 or 0.5",
 				    optarg, TIMEOUT_MAX_S);
 			break;
+		case OPT_TLS:
+			o.tls = 1;
+			break;
+		case OPT_CAFILE:
+		case OPT_CERT:
+		case OPT_KEY:
+			if (*optarg == '\0')
+				return usage_error(
+				    "%s: empty file name", long_name(ch));
+			if (ch == OPT_CAFILE)
+				o.tls_opts.cafile = optarg;
+			else if (ch == OPT_CERT)
+				o.tls_opts.certfile = optarg;
+			else
+				o.tls_opts.keyfile = optarg;
+			o.tls = 1;
+			break;
+		case OPT_INSECURE:
+			o.tls_opts.insecure = 1;
+			o.tls = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
@@ -478,9 +553,17 @@ main(int argc, char *argv[])
 			(void)printf("%s %s\n", PROG, SOCKETD_VERSION);
 			return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 		case ':':
+			if (optopt >= 256)
+				return usage_error(
+				    "option %s needs an argument",
+				    long_name(optopt));
 			return usage_error("option -%c (%s) needs an argument",
 			    optopt, long_name(optopt));
 		default:
+			if (optopt >= 256) /* --tls=x */
+				return usage_error(
+				    "option %s takes no argument",
+				    argv[optind - 1]);
 			if (optopt != 0)
 				return usage_error(
 				    "unknown option -%c", optopt);
@@ -490,6 +573,11 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (o.tls_opts.keyfile != NULL && o.tls_opts.certfile == NULL)
+		return usage_error("--key needs --cert");
+	if (o.tls_opts.insecure && o.tls_opts.cafile != NULL)
+		return usage_error(
+		    "--insecure and --cafile exclude each other");
 
 	if (argc == 0)
 		return usage_error("no command given");

@@ -5,7 +5,12 @@
  * The socket stays blocking, but each send and recv is made with
  * MSG_DONTWAIT after poll() said it would not block, so a deadline holds
  * even when the peer stops reading or writing.  One deadline is computed
- * per public call; EINTR and partial transfers loop within it.
+ * per public call; EINTR and partial transfers loop within it.  A TLS
+ * connection's socket is non-blocking instead (OpenSSL's reads and writes
+ * take no flags): each call is tried first and, when the session says
+ * EAGAIN, poll() waits for what it wants, which may be the other
+ * direction; a read is tried before any wait because the session may
+ * hold decrypted input that poll() cannot see.
  *
  * The receive buffer holds at most the frame being returned followed by
  * whatever the server sent after it.  The frame last returned stays at the
@@ -148,10 +153,60 @@ io_err(const char *op, int e, char *err)
 	errno = e;
 }
 
+/* A TLS read or write failure: the session's words for a TLS error. */
+static void
+tls_io_err(const char *op, int e, const char *terr, char *err)
+{
+	if (e == EPROTO)
+		seterr(err, "TLS error: %s", terr);
+	else
+		io_err(op, e, err);
+	errno = e;
+}
+
+/* What poll() waits for while a TLS session says EAGAIN. */
+static short
+tls_events(const struct sdc *c)
+{
+	return sdc_tls_conn_want(c->tls) == SDC_WANT_WRITE ? POLLOUT : POLLIN;
+}
+
+/* One TLS read into the buffer, waiting as the session wants. */
+static ssize_t
+tls_recv(struct sdc *c, int64_t deadline, char *err)
+{
+	char terr[SDC_ERRLEN];
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = sdc_tls_conn_read(
+		    c->tls, c->buf + c->buf_len, c->buf_cap - c->buf_len, terr);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			tls_io_err("recv", errno, terr, err);
+			return -1;
+		}
+		r = wait_fd(c->fd, tls_events(c), deadline);
+		if (r == 0) {
+			timeout_err(c, "waiting for a response", err);
+			return -1;
+		}
+		if (r == -1) {
+			io_err("poll", errno, err);
+			return -1;
+		}
+	}
+}
+
 static int
 send_all(
     struct sdc *c, const void *buf, size_t len, int64_t deadline, char *err)
 {
+	char terr[SDC_ERRLEN];
 	const uint8_t *p = buf;
 	ssize_t n;
 	int r;
@@ -163,7 +218,10 @@ send_all(
 	}
 	while (len > 0) {
 		/* Try first: the socket buffer almost always has room. */
-		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->tls != NULL)
+			n = sdc_tls_conn_write(c->tls, p, len, terr);
+		else
+			n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
@@ -172,10 +230,11 @@ send_all(
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			io_err("send", errno, err);
+			tls_io_err("send", errno, terr, err);
 			return -1;
 		}
-		r = wait_fd(c->fd, POLLOUT, deadline);
+		r = wait_fd(
+		    c->fd, c->tls != NULL ? tls_events(c) : POLLOUT, deadline);
 		if (r == 0) {
 			timeout_err(c, "sending a request", err);
 			return -1;
@@ -347,17 +406,22 @@ recv_frame(struct sdc *c, struct proto_resp *resp, int64_t deadline, char *err)
 			return r == 1 ? 0 : -1;
 		if (reserve(c, want, err) == -1)
 			return -1;
-		r = wait_fd(c->fd, POLLIN, deadline);
-		if (r == 0) {
-			timeout_err(c, "waiting for a response", err);
-			return -1;
+		if (c->tls != NULL) {
+			if ((n = tls_recv(c, deadline, err)) < 0)
+				return -1;
+		} else {
+			r = wait_fd(c->fd, POLLIN, deadline);
+			if (r == 0) {
+				timeout_err(c, "waiting for a response", err);
+				return -1;
+			}
+			if (r == -1) {
+				io_err("poll", errno, err);
+				return -1;
+			}
+			n = recv(c->fd, c->buf + c->buf_len,
+			    c->buf_cap - c->buf_len, MSG_DONTWAIT);
 		}
-		if (r == -1) {
-			io_err("poll", errno, err);
-			return -1;
-		}
-		n = recv(c->fd, c->buf + c->buf_len, c->buf_cap - c->buf_len,
-		    MSG_DONTWAIT);
 		if (n > 0) {
 			c->buf_len += (size_t)n;
 		} else if (n == 0) {
@@ -510,6 +574,8 @@ sdc_close(struct sdc *c)
 {
 	if (c == NULL)
 		return;
+	sdc_tls_conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		(void)close(c->fd);
 	c->fd = -1;
@@ -517,6 +583,71 @@ sdc_close(struct sdc *c)
 	c->buf = NULL;
 	c->buf_len = 0;
 	c->buf_cap = 0;
+}
+
+int
+sdc_connect_tls(struct sdc *c, const char *host, const char *port,
+    int timeout_ms, struct sdc_tls *tls, char *err)
+{
+	char name[NI_MAXHOST], herr[SDC_ERRLEN], d[32];
+	int64_t deadline;
+	size_t hlen;
+	int fl, r;
+
+	if (sdc_connect(c, host, port, timeout_ms, err) == -1)
+		return -1;
+	if (tls == NULL)
+		return 0;
+	/* The name to check the certificate against: no brackets. */
+	hlen = strlen(host);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
+		(void)snprintf(
+		    name, sizeof(name), "%.*s", (int)(hlen - 2), host + 1);
+	else
+		(void)snprintf(name, sizeof(name), "%s", host);
+	if ((fl = fcntl(c->fd, F_GETFL)) == -1 ||
+	    fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		io_err("fcntl", errno, err);
+		sdc_close(c);
+		return -1;
+	}
+	if ((c->tls = sdc_tls_conn_new(tls, c->fd, name, err)) == NULL) {
+		sdc_close(c);
+		return -1;
+	}
+	deadline = deadline_of(timeout_ms);
+	while ((r = sdc_tls_conn_handshake(c->tls, herr)) != 1) {
+		if (r == -1) {
+			seterr(err, "TLS handshake with %s port %s: %s", name,
+			    port, herr);
+			sdc_close(c);
+			return -1;
+		}
+		r = wait_fd(c->fd, tls_events(c), deadline);
+		if (r == 0) {
+			seterr(err,
+			    "TLS handshake with %s port %s: timed out "
+			    "after %s",
+			    name, port, duration(timeout_ms, d, sizeof(d)));
+			sdc_close(c);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (r == -1) {
+			io_err("poll", errno, err);
+			sdc_close(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+sdc_tls_describe(const struct sdc *c, char *buf, size_t len)
+{
+	if (c->tls == NULL)
+		return -1;
+	return sdc_tls_conn_describe(c->tls, buf, len);
 }
 
 int

@@ -1,13 +1,17 @@
 /*
  * sdclient: the client side of socketd protocol v1 over a blocking TCP
- * socket with timeouts.  Shared by socketd-cli and the integration tests.
+ * socket with timeouts, or over TLS (OpenSSL 3, client/sdtls.c).  Shared
+ * by socketd-cli and the integration tests.
  *
  * Return convention: 0 on success, -1 on failure with a one-line message
  * in the caller's char err[SDC_ERRLEN] (never a bare errno).  Nothing here
- * exits or logs.
+ * exits or logs.  TLS connections write with write(2): a program that
+ * uses them ignores SIGPIPE.
  */
 #ifndef SOCKETD_SDCLIENT_H
 #define SOCKETD_SDCLIENT_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,12 +22,15 @@
 /* The initial c->max_frame; set c->max_frame after connecting to change. */
 #define SDC_MAX_FRAME_DEFAULT (16u << 20)
 
+struct sdc_tls_conn;
+
 struct sdc {
 	int fd;
-	int timeout_ms;   /* for connect, each send and each receive */
-	uint32_t next_id; /* request_id of the next sdc_call */
-	uint8_t *buf;     /* receive buffer (owned) */
-	size_t buf_len;   /* bytes held */
+	struct sdc_tls_conn *tls; /* NULL: plain TCP; owned */
+	int timeout_ms;           /* for connect, each send and each receive */
+	uint32_t next_id;         /* request_id of the next sdc_call */
+	uint8_t *buf;             /* receive buffer (owned) */
+	size_t buf_len;           /* bytes held */
 	size_t buf_cap;
 	size_t max_frame; /* largest response body accepted */
 };
@@ -35,6 +42,66 @@ struct sdc {
  */
 int sdc_connect(struct sdc *c, const char *host, const char *port,
     int timeout_ms, char *err);
+
+/* TLS: what socketd-cli's --tls, --cafile, --insecure, --cert, --key say. */
+struct sdc_tls_opts {
+	const char *cafile;   /* CAs to check the server with; NULL: system */
+	const char *certfile; /* client certificate (mutual TLS), or NULL */
+	const char *keyfile;  /* its private key; NULL: in certfile */
+	int insecure;         /* do not check the server's certificate */
+};
+
+/* A client TLS context, shared by any number of connections. */
+struct sdc_tls;
+
+/* Load the files o names; NULL with err filled ("CA file x: ..."). */
+struct sdc_tls *sdc_tls_new(const struct sdc_tls_opts *o, char *err);
+/* Drop it; connections made from it keep what they need.  NULL is fine. */
+void sdc_tls_free(struct sdc_tls *t);
+
+/*
+ * sdc_connect, then a TLS handshake bounded by another timeout_ms.
+ * Unless tls is insecure, the server's certificate must be signed by a
+ * trusted CA and name host (an IP literal: an IP address entry in
+ * subjectAltName).  tls NULL: plain sdc_connect.  The socket is left
+ * non-blocking.
+ */
+int sdc_connect_tls(struct sdc *c, const char *host, const char *port,
+    int timeout_ms, struct sdc_tls *tls, char *err);
+
+/*
+ * For a TLS connection: "TLSv1.3 TLS_AES_256_GCM_SHA384, server
+ * certificate /CN=name serial 03E9" in buf.  -1 for plain TCP.
+ */
+int sdc_tls_describe(const struct sdc *c, char *buf, size_t len);
+
+/*
+ * TLS sessions on non-blocking sockets, for event loops (bench).  read
+ * and write are recv/send-like: bytes, 0 at the end of the stream (read),
+ * -1 with errno EAGAIN when the session waits (sdc_tls_conn_want says for
+ * SDC_WANT_READ, input, or SDC_WANT_WRITE, room to write; a read may wait
+ * to write), or -1 with errno and err (may be NULL) describing a failure.
+ * handshake: 1 done, 0 call again when want() says, -1 failed.
+ * pending: input already decrypted or buffered that poll() would not
+ * report.  free sends close_notify if it can and frees the session; the
+ * caller closes fd.
+ */
+#define SDC_WANT_READ  1u
+#define SDC_WANT_WRITE 2u
+struct sdc_tls_conn *sdc_tls_conn_new(
+    struct sdc_tls *t, int fd, const char *host, char *err);
+int sdc_tls_conn_handshake(struct sdc_tls_conn *s, char *err);
+ssize_t sdc_tls_conn_read(
+    struct sdc_tls_conn *s, void *buf, size_t len, char *err);
+ssize_t sdc_tls_conn_write(
+    struct sdc_tls_conn *s, const void *buf, size_t len, char *err);
+unsigned sdc_tls_conn_want(const struct sdc_tls_conn *s);
+int sdc_tls_conn_pending(const struct sdc_tls_conn *s);
+/* Version and cipher, the server certificate's subject and serial. */
+int sdc_tls_conn_describe(const struct sdc_tls_conn *s, char *buf, size_t len);
+/* "TLSv1.3" */
+const char *sdc_tls_conn_version(const struct sdc_tls_conn *s);
+void sdc_tls_conn_free(struct sdc_tls_conn *s);
 
 /*
  * Wrap an already connected stream socket (a socketpair end, an fd from
