@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libconfig.h>
 
@@ -853,6 +854,77 @@ dir_of(const char *path)
 	return d;
 }
 
+/*
+ * libconfig 1.5 opens an @include target without checking it, and when it
+ * is a directory its scanner calls exit(2) (upstream issue #292, still in
+ * 1.8): a reload would kill the daemon.  So every @include line is checked
+ * first, recursively: its target must be a regular file.  A missing
+ * target is left for libconfig to report ("cannot open include file").
+ * libconfig 1.5 prefixes the include directory to every name, absolute or
+ * not, and so does this check.  Returns 0, or -1 with *err filled in.
+ */
+static int
+check_includes(const char *file, const char *dir, int depth,
+    struct cfg_error *err)
+{
+	char *line = NULL, target[4096], msg[sizeof(err->msg)];
+	const char *p, *q;
+	size_t cap = 0;
+	ssize_t n;
+	struct stat st;
+	int lineno = 0, rc = 0;
+	FILE *f;
+
+	if (depth > 10) {
+		error_set(err, file, 0, "", "@include nested too deeply");
+		return -1;
+	}
+	if ((f = fopen(file, "r")) == NULL)
+		return 0; /* libconfig reports it */
+	while (rc == 0 && (n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		/* A NUL ends a C string early: the scanner would see "". */
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			error_set(err, file, lineno, "",
+			    "NUL byte in the configuration");
+			rc = -1;
+			break;
+		}
+		/* Loose on purpose: any case, any blank (as the scanner). */
+		for (p = line; *p != '\0' && strchr(" \t\r\f\v", *p); p++)
+			;
+		if (strncasecmp(p, "@include", 8) != 0)
+			continue;
+		for (p += 8; *p != '\0' && strchr(" \t\r\f\v", *p); p++)
+			;
+		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL)
+			continue; /* a syntax error libconfig reports */
+		if (memchr(p + 1, '\\', (size_t)(q - p - 1)) != NULL) {
+			/* Escapes could spell any path: not worth decoding. */
+			error_set(err, file, lineno, "",
+			    "@include names may not contain a backslash");
+			rc = -1;
+			break;
+		}
+		snprintf(target, sizeof(target), "%s/%.*s", dir,
+		    (int)(q - p - 1), p + 1);
+		if (stat(target, &st) != 0)
+			continue;
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(msg, sizeof(msg),
+			    "@include \"%.*s\": not a regular file",
+			    (int)(q - p - 1 > 200 ? 200 : q - p - 1), p + 1);
+			error_set(err, file, lineno, "", msg);
+			rc = -1;
+		} else {
+			rc = check_includes(target, dir, depth + 1, err);
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 int
 cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
 {
@@ -885,6 +957,11 @@ cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
 	ld.dir = dir;
 	ld.err = err;
 
+	if (check_includes(path, dir, 0, err) != 0) {
+		free(dir);
+		cfg_free(&c);
+		return -1;
+	}
 	config_init(&lc);
 	config_set_include_dir(&lc, dir);
 	errno = 0;

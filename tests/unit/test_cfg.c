@@ -829,6 +829,15 @@ test_key_list_names_every_setting(void **state)
 	assert_null(cfg_key_at(i));
 }
 
+static void
+test_load_include_of_directory_is_error_not_exit(void **state)
+{
+	(void)state;
+	/* libconfig 1.5 itself would exit(2) in its scanner. */
+	expect_error(DATA("invalid-include-directory.conf"), 3, "",
+	    "@include \".\": not a regular file");
+}
+
 /* Access control. */
 
 static int
@@ -1239,6 +1248,7 @@ main(void)
 	    cmocka_unit_test(test_load_number_for_user_is_type_error),
 	    cmocka_unit_test(test_copy_and_diff_cover_process_keys),
 	    cmocka_unit_test(test_key_list_names_every_setting),
+	    cmocka_unit_test(test_load_include_of_directory_is_error_not_exit),
 	    cmocka_unit_test(test_access_lists_allow_deny_and_mapped),
 	    cmocka_unit_test(test_access_empty_allow_allows_all_but_deny),
 	    cmocka_unit_test(test_cidr_parse_rejects_bad_networks),
