@@ -2,8 +2,10 @@
 #
 #   make run     build and run socketd in the foreground with config/socketd.conf
 #   make check   build and run every test, plain and with ASan+UBSan
+#                (and, with CI=true, make fuzz as well)
+#   make fuzz    run each libFuzzer target in fuzz/ for FUZZ_SECONDS (60)
 #
-# Both install missing build dependencies first (Debian/Ubuntu, apt-get).
+# All install missing build dependencies first (Debian/Ubuntu, apt-get).
 
 BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
@@ -18,9 +20,17 @@ PKG_DEPS    = build-essential debhelper dpkg-dev fakeroot lintian \
 ifneq ($(filter true,$(CI))$(filter 1,$(SOCKETD_DEB_TEST)),)
 DEB_DEPS   += $(PKG_DEPS)
 endif
+# fuzz/: clang and libFuzzer (in libclang-rt-14-dev).  For make fuzz, and in
+# CI, where make check runs make fuzz too.
+FUZZ_DEPS   = clang libclang-rt-14-dev
+ifneq ($(filter true,$(CI))$(filter fuzz,$(MAKECMDGOALS)),)
+DEB_DEPS   += $(FUZZ_DEPS)
+endif
+BUILD_FUZZ   ?= build-fuzz
+FUZZ_SECONDS ?= 60
 CMAKE_FLAGS = -DSOCKETD_WERROR=ON
 
-.PHONY: all deps build run check check-plain check-sanitize format clean
+.PHONY: all deps build run check check-plain check-sanitize fuzz format clean
 
 all: build
 
@@ -54,10 +64,18 @@ check-sanitize: deps
 	cmake --build $(BUILD_SAN) -j $(JOBS)
 	ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS)
 
-check: check-plain check-sanitize
+# Each target in parallel for FUZZ_SECONDS; a crash fails and leaves its
+# input in fuzz/crashes-<name>/ (fuzz/run.sh).
+fuzz: deps
+	cmake -S . -B $(BUILD_FUZZ) $(CMAKE_FLAGS) -DCMAKE_C_COMPILER=clang \
+	    -DSOCKETD_FUZZ=ON -DBUILD_TESTING=OFF
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cmake --build $(BUILD_FUZZ) -j $(JOBS) \
+	    --target fuzz-run
+
+check: check-plain check-sanitize $(if $(filter true,$(CI)),fuzz)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

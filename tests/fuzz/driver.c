@@ -90,8 +90,7 @@ run_path(const char *path, unsigned long *n)
 	}
 	for (i = 0; i < count; i++) {
 		len = strlen(path) + 1 + strlen(ents[i]->d_name) + 1;
-		if (skip_name(ents[i]->d_name) ||
-		    (sub = malloc(len)) == NULL) {
+		if (skip_name(ents[i]->d_name) || (sub = malloc(len)) == NULL) {
 			free(ents[i]);
 			continue;
 		}
