@@ -308,9 +308,15 @@ serve(struct server *srv, struct cfg *c)
 		fatalx("out of memory");
 	srv->cfg->tls = tls; /* the server_cfg owns it now */
 	tls = NULL;
-	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
+	/*
+	 * Cache-line aligned: each worker writes its own struct on every
+	 * request, and a neighbour sharing a line would bounce it between
+	 * cores (struct worker's size is a multiple of 64 already).
+	 */
+	srv->workers = aligned_alloc(64, srv->nworkers * sizeof(*srv->workers));
 	if (srv->workers == NULL)
 		fatalx("out of memory");
+	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv) != 0)
 			fatalx("out of memory");
@@ -415,6 +421,7 @@ main(int argc, char *argv[])
 	struct cfg c;
 	struct cfg_error err;
 	const char *path = CFG_DEFAULT_PATH;
+	const char *hook;
 	sigset_t sigs;
 	int ch, test = 0;
 
@@ -471,6 +478,12 @@ main(int argc, char *argv[])
 	    (enum log_level)c.log_level);
 
 	srv.cfg_path = path;
+	if ((hook = getenv("SOCKETD_TEST_SLOW_WORKER_MS")) != NULL) {
+		srv.test_slow_worker_ms = (unsigned)strtoul(hook, NULL, 10);
+		log_warnx("test hook: workers sleep %u ms before each new "
+			  "connection (SOCKETD_TEST_SLOW_WORKER_MS)",
+		    srv.test_slow_worker_ms);
+	}
 	pthread_mutex_init(&srv.cfg_mu, NULL);
 	srv.start_mono_ms = now_mono_ms();
 	srv.start_real_s = now_real_ns() / 1000000000u;

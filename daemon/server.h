@@ -102,6 +102,12 @@ struct server {
 	uint64_t start_mono_ms;
 	uint64_t start_real_s;
 	uint64_t stop_mono_ms; /* atomic; 0 until shutdown starts */
+	/*
+	 * Test hook: $SOCKETD_TEST_SLOW_WORKER_MS makes a worker sleep that
+	 * long before taking each new connection, so that tests can fill
+	 * the hand-off queue.  Read once at start-up; 0 in production.
+	 */
+	unsigned test_slow_worker_ms;
 };
 
 /* Take and drop a reference to the current configuration. */

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acceptor.h"
@@ -716,6 +717,14 @@ take_new(struct worker *w)
 	while (pool_worker_take(w->pw, &item) == 0) {
 		struct conn *c = item;
 
+		if (w->srv->test_slow_worker_ms > 0) {
+			struct timespec ts = {
+			    .tv_sec = w->srv->test_slow_worker_ms / 1000,
+			    .tv_nsec = (long)(w->srv->test_slow_worker_ms % 1000) *
+				1000000L};
+
+			(void)nanosleep(&ts, NULL);
+		}
 		if (adopt(w, c) == 0 && w->draining)
 			drain_conn(w, c);
 	}

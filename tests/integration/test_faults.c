@@ -376,6 +376,53 @@ test_sigterm_under_load_answers_in_order(void **state)
 	assert_int_equal(h_wait_exit(d, 10000), 0);
 }
 
+#define NQUEUE 12
+
+/*
+ * Queue full: one worker made slow by the test hook, a queue of 2.  The
+ * acceptor must pause (not spin, not refuse, not grow) while new clients
+ * wait in the kernel backlog, and every one is served in the end.
+ */
+static void
+test_queue_full_waits_in_backlog_and_loses_nothing(void **state)
+{
+	static const char *const env[] = {"SOCKETD_TEST_SLOW_WORKER_MS=100",
+	    NULL};
+	static const struct h_opts o = {.level = "info",
+	    .extra = "workers = 1;\nqueue_size = 2;",
+	    .env = env};
+	struct h_daemon *d = h_start(T(state), &o);
+	struct sdc *c = h_sdc_settled(T(state), d);
+	struct h_frame f;
+	int fds[NQUEUE], i;
+
+	for (i = 0; i < NQUEUE; i++) {
+		fds[i] = h_connect_nb(T(state), "127.0.0.1", d->port);
+		assert_true(fds[i] != -1);
+	}
+	for (i = 0; i < NQUEUE; i++) {
+		struct pollfd p = {.fd = fds[i], .events = POLLOUT};
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_int_equal(h_send_req(fds[i], PROTO_OP_PING,
+				     100 + (uint32_t)i, NULL, 0),
+		    0);
+	}
+	/* 12 x 100 ms of a slow worker: every request answered, in time. */
+	for (i = 0; i < NQUEUE; i++) {
+		if (h_read_frame(fds[i], &f, 20000) != 0)
+			fail_msg("connection %d: no answer: %s", i,
+			    strerror(errno));
+		assert_int_equal(f.status, PROTO_OK);
+		assert_int_equal(f.request_id, 100 + (uint32_t)i);
+		h_frame_free(&f);
+	}
+	assert_int_equal(h_stat(c, "queue_high_water"), 2);
+	assert_true(h_stat(c, "queue_full") >= 1);
+	assert_true(h_stat(c, "accept_paused_queue_full") >= 1);
+	assert_int_equal(h_stat(c, "connections_rejected"), 0);
+}
+
 int
 main(void)
 {
@@ -388,6 +435,9 @@ main(void)
 		test_reloads_under_load_lose_nothing, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_sigterm_under_load_answers_in_order, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_queue_full_waits_in_backlog_and_loses_nothing, h_setup,
+		h_teardown),
 	};
 
 	return cmocka_run_group_tests_name(
