@@ -504,7 +504,10 @@ main(int argc, char *argv[])
 
 	/* '+': options end at the command, so "echo -x" sends "-x". */
 	opterr = 0;
+	/* Single-threaded main. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	while ((ch = getopt_long(argc, argv, "+:H:p:t:hV", longopts, NULL)) !=
+	    // main
 	    -1) {
 		switch (ch) {
 		case 'H':

@@ -233,8 +233,9 @@ send_all(
 			tls_io_err("send", errno, terr, err);
 			return -1;
 		}
-		r = wait_fd(
-		    c->fd, c->tls != NULL ? tls_events(c) : POLLOUT, deadline);
+		r = wait_fd(c->fd,
+		    (short)(c->tls != NULL ? tls_events(c) : POLLOUT),
+		    deadline);
 		if (r == 0) {
 			timeout_err(c, "sending a request", err);
 			return -1;

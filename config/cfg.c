@@ -864,8 +864,8 @@ dir_of(const char *path)
  * not, and so does this check.  Returns 0, or -1 with *err filled in.
  */
 static int
-check_includes(const char *file, const char *dir, int depth,
-    struct cfg_error *err)
+check_includes(
+    const char *file, const char *dir, int depth, struct cfg_error *err)
 {
 	char *line = NULL, target[4096], msg[sizeof(err->msg)];
 	const char *p, *q;
@@ -921,7 +921,7 @@ check_includes(const char *file, const char *dir, int depth,
 		}
 	}
 	free(line);
-	fclose(f);
+	(void)fclose(f); /* read only */
 	return rc;
 }
 

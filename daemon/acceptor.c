@@ -140,7 +140,7 @@ listener_open(const char *spec, int backlog, struct listener *out, char *err,
 	out->fd = fd;
 	return 0;
 fail:
-	snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
+	snprintf(err, errlen, "listen %s: %s", spec, LOG_ERRSTR(errno));
 	if (fd != -1)
 		close(fd);
 	freeaddrinfo(res);
@@ -297,7 +297,7 @@ no_descriptors(struct acceptor *a, int lfd, int tls, int err)
 	if (log_ratelimit(&a->rl_fd, a->now, LOG_INTERVAL_MS, &suppressed))
 		log_warnx("accept: %s; pausing new connections until one "
 			  "closes (%lu more since the last message)",
-		    strerror(err), (unsigned long)suppressed);
+		    LOG_ERRSTR(err), (unsigned long)suppressed);
 	pause_accepting(a, PAUSE_FD);
 }
 
@@ -420,6 +420,7 @@ accept_batch(struct acceptor *a, size_t i)
 
 	for (n = 0; n < ACCEPT_BATCH && a->paused == PAUSE_NONE; n++) {
 		sl = sizeof(ss);
+		ss.ss_family = AF_UNSPEC; /* accept4 fills it in */
 		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {

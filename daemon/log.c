@@ -31,17 +31,29 @@ static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 static int
 stderr_is_journal(void)
 {
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
 	char tail;
 
-	if (js == NULL ||
-	    sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
 	    fstat(STDERR_FILENO, &st) == -1)
 		return 0;
 	return (unsigned long long)st.st_dev == dev &&
 	    (unsigned long long)st.st_ino == ino;
+}
+
+const char *
+log_errstr(int e, char *buf, size_t len)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	return strerror_r(e, buf, len);
+#else
+	if (strerror_r(e, buf, len) != 0)
+		(void)snprintf(buf, len, "error %d", e);
+	return buf;
+#endif
 }
 
 void
@@ -151,6 +163,8 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_ERROR, 1, fmt, ap);
 	va_end(ap);
+	/* Only for what cannot be survived: the process goes, all threads. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	exit(1);
 }
 
@@ -162,6 +176,7 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_ERROR, 0, fmt, ap);
 	va_end(ap);
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	exit(1);
 }
 

@@ -8,6 +8,7 @@
 #ifndef SOCKETD_LOG_H
 #define SOCKETD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -18,6 +19,11 @@ enum log_level {
 };
 
 #define LOG_ATTR(f, a) __attribute__((format(printf, f, a)))
+
+/* strerror(e) without strerror's shared buffer: safe in any thread. */
+const char *log_errstr(int e, char *buf, size_t len);
+/* The same into a buffer that lives until the end of the caller's block. */
+#define LOG_ERRSTR(e) log_errstr((e), (char[128]){0}, 128)
 
 /* Start logging to stderr (to_syslog 0) or syslog; ident is argv[0]'s name. */
 void log_init(const char *ident, int to_syslog, enum log_level level);

@@ -35,7 +35,7 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
+	(void)fprintf(f,
 	    "usage: socketd [-tVh] [-c file]\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
 	    "  -t, --test         check the configuration and exit\n"
@@ -368,6 +368,7 @@ serve(struct server *srv, struct cfg *c)
 
 	log_info("%s received: stopping; answering the requests already "
 		 "received",
+	    // NOLINTNEXTLINE(concurrency-mt-unsafe)
 	    strsignal(sig));
 	notify("STOPPING=1\nSTATUS=stopping: answering the requests already "
 	       "received");
@@ -396,7 +397,7 @@ check_only(const char *path, struct cfg *c)
 
 	if (cfg_tls_listeners(c) > 0) {
 		if (tls_ctx_new(c, &tls, err, sizeof(err)) != 0) {
-			fprintf(stderr, "socketd: %s\n", err);
+			(void)fprintf(stderr, "socketd: %s\n", err);
 			cfg_free(c);
 			return 1;
 		}
@@ -439,6 +440,8 @@ main(int argc, char *argv[])
 	sigdelset(&sigs, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &sigs, NULL);
 	log_init("socketd", 0, LOG_LEVEL_INFO);
+	/* Before any thread exists. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -459,7 +462,7 @@ main(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		fprintf(
+		(void)fprintf(
 		    stderr, "socketd: unexpected argument: %s\n", argv[optind]);
 		usage(stderr);
 		return 2;
@@ -467,7 +470,7 @@ main(int argc, char *argv[])
 
 	if (cfg_load(path, &c, &err) != 0) {
 		if (test)
-			fprintf(stderr, "socketd: %s\n", err.text);
+			(void)fprintf(stderr, "socketd: %s\n", err.text);
 		else
 			log_errx("%s", err.text);
 		return 1;
@@ -478,7 +481,10 @@ main(int argc, char *argv[])
 	    (enum log_level)c.log_level);
 
 	srv.cfg_path = path;
-	if ((hook = getenv("SOCKETD_TEST_SLOW_WORKER_MS")) != NULL) {
+	/* Before any thread exists. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
+	hook = getenv("SOCKETD_TEST_SLOW_WORKER_MS");
+	if (hook != NULL) {
 		srv.test_slow_worker_ms = (unsigned)strtoul(hook, NULL, 10);
 		log_warnx("test hook: workers sleep %u ms before each new "
 			  "connection (SOCKETD_TEST_SLOW_WORKER_MS)",

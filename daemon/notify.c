@@ -15,10 +15,16 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "log.h"
 #include "notify.h"
 
 #define LISTEN_FDS_START 3
 
+/*
+ * The environment is read (and LISTEN_* unset) by the main thread only,
+ * and no thread of socketd ever calls setenv: getenv is safe here.
+ */
+// NOLINTBEGIN(concurrency-mt-unsafe)
 int
 notify_enabled(void)
 {
@@ -184,7 +190,7 @@ notify_listen_fds(struct listener *ls, size_t max, char *err, size_t errlen)
 		if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
 		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 			snprintf(err, errlen, "socket activation: fd %d: %s",
-			    fd, strerror(errno));
+			    fd, LOG_ERRSTR(errno));
 			return -1;
 		}
 		ls[i].fd = fd;
@@ -194,3 +200,4 @@ notify_listen_fds(struct listener *ls, size_t max, char *err, size_t errlen)
 	}
 	return (int)n;
 }
+// NOLINTEND(concurrency-mt-unsafe)

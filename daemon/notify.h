@@ -25,7 +25,7 @@ int notify_enabled(void);
  * descriptors are unusable.  Unsets LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES
  * so that nothing started later inherits them.
  */
-int notify_listen_fds(struct listener *ls, size_t max, char *err,
-    size_t errlen);
+int notify_listen_fds(
+    struct listener *ls, size_t max, char *err, size_t errlen);
 
 #endif /* SOCKETD_NOTIFY_H */

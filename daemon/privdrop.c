@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "privdrop.h"
 
 int
@@ -26,7 +27,7 @@ privdrop(const char *user, const char *group, char *err, size_t errlen)
 	rc = getpwnam_r(user, &pw, buf, sizeof(buf), &pwp);
 	if (pwp == NULL) {
 		snprintf(err, errlen, "user \"%s\": %s", user,
-		    rc != 0 ? strerror(rc) : "no such user");
+		    rc != 0 ? LOG_ERRSTR(rc) : "no such user");
 		return -1;
 	}
 	gid = pw.pw_gid;
@@ -36,7 +37,7 @@ privdrop(const char *user, const char *group, char *err, size_t errlen)
 		rc = getgrnam_r(group, &gr, gbuf, sizeof(gbuf), &grp);
 		if (grp == NULL) {
 			snprintf(err, errlen, "group \"%s\": %s", group,
-			    rc != 0 ? strerror(rc) : "no such group");
+			    rc != 0 ? LOG_ERRSTR(rc) : "no such group");
 			return -1;
 		}
 		gid = gr.gr_gid;
@@ -53,10 +54,11 @@ privdrop(const char *user, const char *group, char *err, size_t errlen)
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) == -1) {
 		snprintf(err, errlen, "cannot switch to user \"%s\": %s", user,
-		    strerror(errno));
+		    LOG_ERRSTR(errno));
 		return -1;
 	}
-	/* Paranoia (OpenBSD daemons do the same): root must be gone for good. */
+	/* Paranoia (OpenBSD daemons do the same): root must be gone for good.
+	 */
 	if (pw.pw_uid != 0 && (setuid(0) != -1 || geteuid() == 0)) {
 		snprintf(err, errlen,
 		    "switched to user \"%s\" but root could be regained", user);
@@ -73,15 +75,17 @@ pidfile_write(const char *path, char *err, size_t errlen)
 
 	if (path == NULL)
 		return 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
+	fd = open(
+	    path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd == -1) {
-		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		snprintf(
+		    err, errlen, "pid_file %s: %s", path, LOG_ERRSTR(errno));
 		return -1;
 	}
 	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (write(fd, line, (size_t)n) != n) {
-		snprintf(err, errlen, "pid_file %s: %s", path, strerror(errno));
+		snprintf(
+		    err, errlen, "pid_file %s: %s", path, LOG_ERRSTR(errno));
 		close(fd);
 		return -1;
 	}

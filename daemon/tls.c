@@ -106,7 +106,7 @@ check_readable(const char *what, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s %s: %s", what, path, why);
 		return -1;
 	}
-	fclose(f);
+	(void)fclose(f);
 	return 0;
 }
 

@@ -293,8 +293,8 @@ flush(struct worker *w, struct conn *c)
 		if (errno != EAGAIN && errno != EINTR) {
 			w->obuf_len = 0;
 			STAT_ADD(w->st.resets, 1);
-			log_debug(
-			    "connection %d: send: %s", c->fd, strerror(errno));
+			log_debug("connection %d: send: %s", c->fd,
+			    LOG_ERRSTR(errno));
 			return -1;
 		}
 		/* TLS: the write may be waiting for input. */
@@ -492,7 +492,7 @@ read_and_serve(struct worker *w, struct conn *c)
 		return -1;
 	}
 	STAT_ADD(w->st.resets, 1);
-	log_debug("connection %d: read: %s", c->fd, strerror(errno));
+	log_debug("connection %d: read: %s", c->fd, LOG_ERRSTR(errno));
 	w->obuf_len = 0;
 	conn_close(w, c);
 	return CLOSED;
@@ -720,7 +720,8 @@ take_new(struct worker *w)
 		if (w->srv->test_slow_worker_ms > 0) {
 			struct timespec ts = {
 			    .tv_sec = w->srv->test_slow_worker_ms / 1000,
-			    .tv_nsec = (long)(w->srv->test_slow_worker_ms % 1000) *
+			    .tv_nsec =
+				(long)(w->srv->test_slow_worker_ms % 1000) *
 				1000000L};
 
 			(void)nanosleep(&ts, NULL);

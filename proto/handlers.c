@@ -53,6 +53,8 @@ fmt_str(char *dst, const char *s)
 {
 	size_t n = strlen(s);
 
+	/* Payload text, not a C string: no NUL wanted. */
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
 	memcpy(dst, s, n);
 	return n;
 }

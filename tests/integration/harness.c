@@ -494,8 +494,8 @@ spawn(struct h_daemon *d, const struct h_opts *o)
 			execlp("valgrind", "valgrind", "--quiet",
 			    "--error-exitcode=99", "--leak-check=full",
 			    "--errors-for-leak-kinds=definite,indirect",
-			    "--show-leak-kinds=definite,indirect",
-			    SOCKETD_BIN, "-c", d->conf, (char *)NULL);
+			    "--show-leak-kinds=definite,indirect", SOCKETD_BIN,
+			    "-c", d->conf, (char *)NULL);
 		else
 			execl(SOCKETD_BIN, "socketd", "-c", d->conf,
 			    (char *)NULL);

@@ -117,8 +117,8 @@ test_slow_senders_do_not_slow_others(void **state)
 		if ((i + 1) % 250 == 0 &&
 		    h_stat_wait(c, "connections_current", (uint64_t)i + 2,
 			10000) != (uint64_t)i + 2)
-			fail_msg("%d connections not accepted within 10 s",
-			    i + 1);
+			fail_msg(
+			    "%d connections not accepted within 10 s", i + 1);
 	}
 	req = h_req(PROTO_OP_PING, 1, NULL, 0, &len);
 	/*
@@ -386,8 +386,8 @@ test_sigterm_under_load_answers_in_order(void **state)
 static void
 test_queue_full_waits_in_backlog_and_loses_nothing(void **state)
 {
-	static const char *const env[] = {"SOCKETD_TEST_SLOW_WORKER_MS=100",
-	    NULL};
+	static const char *const env[] = {
+	    "SOCKETD_TEST_SLOW_WORKER_MS=100", NULL};
 	static const struct h_opts o = {.level = "info",
 	    .extra = "workers = 1;\nqueue_size = 2;",
 	    .env = env};
@@ -411,8 +411,8 @@ test_queue_full_waits_in_backlog_and_loses_nothing(void **state)
 	/* 12 x 100 ms of a slow worker: every request answered, in time. */
 	for (i = 0; i < NQUEUE; i++) {
 		if (h_read_frame(fds[i], &f, 20000) != 0)
-			fail_msg("connection %d: no answer: %s", i,
-			    strerror(errno));
+			fail_msg(
+			    "connection %d: no answer: %s", i, strerror(errno));
 		assert_int_equal(f.status, PROTO_OK);
 		assert_int_equal(f.request_id, 100 + (uint32_t)i);
 		h_frame_free(&f);

@@ -290,6 +290,13 @@ test_sighup_during_startup_is_not_fatal(void **state)
 	int64_t deadline;
 	int fd, sent = 0;
 
+#if defined(__SANITIZE_THREAD__)
+	/*
+	 * ThreadSanitizer's runtime blocks signals around its own start-up
+	 * and defers them, so the mask read from /proc says nothing here.
+	 */
+	skip();
+#endif
 	d = h_spawn(T(state), &o);
 	deadline = h_now_ms() + 10000;
 	while (!sighup_blocked(d->pid)) {
@@ -304,8 +311,8 @@ test_sighup_during_startup_is_not_fatal(void **state)
 			 * that same port as the source: a socket connected to
 			 * itself, not to socketd.  Not a finding.
 			 */
-			self = getsockname(fd, (struct sockaddr *)&me, &ml) ==
-				0 &&
+			self =
+			    getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
 			    ntohs(me.sin_port) == d->port;
 			close(fd);
 			if (!self && !sighup_blocked(d->pid))
