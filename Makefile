@@ -4,6 +4,10 @@
 #   make check   build and run every test, plain and with ASan+UBSan
 #                (and, with CI=true, make fuzz as well)
 #   make fuzz    run each libFuzzer target in fuzz/ for FUZZ_SECONDS (60)
+#   make check-tsan      the suite under ThreadSanitizer
+#   make check-valgrind  the integration suite with socketd under memcheck
+#   make lint            clang-format, cppcheck and clang-tidy
+#   (CI=true make check runs all of these too)
 #
 # All install missing build dependencies first (Debian/Ubuntu, apt-get).
 
@@ -26,11 +30,18 @@ FUZZ_DEPS   = clang libclang-rt-14-dev
 ifneq ($(filter true,$(CI))$(filter fuzz,$(MAKECMDGOALS)),)
 DEB_DEPS   += $(FUZZ_DEPS)
 endif
+# Static analysis (make lint, and in CI).
+LINT_DEPS   = clang-format clang-tidy cppcheck valgrind
+ifneq ($(filter true,$(CI))$(filter lint check-valgrind,$(MAKECMDGOALS)),)
+DEB_DEPS   += $(LINT_DEPS)
+endif
+BUILD_TSAN   ?= build-tsan
 BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-CMAKE_FLAGS = -DSOCKETD_WERROR=ON
+CMAKE_FLAGS = -DSOCKETD_WERROR=ON -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
-.PHONY: all deps build run check check-plain check-sanitize fuzz format clean
+.PHONY: all deps build run check check-plain check-sanitize check-tsan \
+    check-valgrind lint fuzz format clean
 
 all: build
 
@@ -72,10 +83,40 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cmake --build $(BUILD_FUZZ) -j $(JOBS) \
 	    --target fuzz-run
 
-check: check-plain check-sanitize $(if $(filter true,$(CI)),fuzz)
+# ThreadSanitizer: the pool, the hand-off queue, reload and shutdown are
+# where races would hide.  Suppressions (with reasons) in tests/tsan.supp.
+check-tsan: deps
+	cmake -S . -B $(BUILD_TSAN) $(CMAKE_FLAGS) -DSOCKETD_TSAN=ON \
+	    -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD_TSAN) -j $(JOBS)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+	    suppressions=$(CURDIR)/tests/tsan.supp" \
+	    ctest --test-dir $(BUILD_TSAN) --output-on-failure -j $(JOBS) \
+	    -LE 'packaging|bench'
+
+# The integration suite with the daemon under valgrind memcheck (the
+# harness fails a test whose daemon log has a memcheck report).  The
+# timing tests (limits, faults) measure CPU and latency that valgrind's
+# 20-50x slowdown would distort, so they are left to the other passes.
+VALGRIND_TESTS = integration\.test_(protocol|lifecycle|cli|ops|access|tls)
+check-valgrind: build
+	SOCKETD_IT_VALGRIND=1 ctest --test-dir $(BUILD) --output-on-failure \
+	    -R '$(VALGRIND_TESTS)'
+
+lint: build
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	cppcheck --enable=warning,performance,portability --error-exitcode=1 \
+	    --inline-suppr --quiet -D__GNUC__ -D_POSIX_C_SOURCE=200809L \
+	    -I proto -I pool -I config -I daemon -I client \
+	    proto pool config daemon client
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'proto/*.c' \
+	    'pool/*.c' 'config/*.c' 'daemon/*.c' 'client/*.c')
+
+check: check-plain check-sanitize \
+    $(if $(filter true,$(CI)),check-tsan check-valgrind lint fuzz)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)
