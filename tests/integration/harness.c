@@ -542,8 +542,9 @@ wait_ready(struct h_daemon *d, const struct h_opts *o)
 	}
 }
 
-struct h_daemon *
-h_spawn(struct h_ctx *t, const struct h_opts *o)
+/* A new daemon record, owned by t, with its directory, config and log. */
+static struct h_daemon *
+new_daemon(struct h_ctx *t)
 {
 	struct h_daemon *d;
 
@@ -555,6 +556,14 @@ h_spawn(struct h_ctx *t, const struct h_opts *o)
 	mkdtemp_in(d->dir, sizeof(d->dir));
 	snprintf(d->conf, sizeof(d->conf), "%s/socketd.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/socketd.log", d->dir);
+	return d;
+}
+
+struct h_daemon *
+h_spawn(struct h_ctx *t, const struct h_opts *o)
+{
+	struct h_daemon *d = new_daemon(t);
+
 	d->port = o->port > 0 ? o->port : h_free_port(o->need_v6);
 	h_write_config(d, o);
 	spawn(d, o);
@@ -571,15 +580,7 @@ h_start(struct h_ctx *t, const struct h_opts *o)
 
 	if (o == NULL)
 		o = &defaults;
-	assert_true(t->nd < H_MAX_DAEMONS);
-	d = calloc(1, sizeof(*d));
-	assert_non_null(d);
-	t->d[t->nd++] = d;
-	d->status = -1;
-	mkdtemp_in(d->dir, sizeof(d->dir));
-	snprintf(d->conf, sizeof(d->conf), "%s/socketd.conf", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/socketd.log", d->dir);
-
+	d = new_daemon(t);
 	for (attempt = 0; attempt < 5; attempt++) {
 		d->port = o->port > 0 ? o->port : h_free_port(o->need_v6);
 		h_write_config(d, o);
