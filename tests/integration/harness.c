@@ -286,10 +286,17 @@ h_close_reset(struct h_ctx *t, int fd)
 int
 h_free_port(int need_v6)
 {
+	/*
+	 * The ports handed out last: a test that asks for two ports before
+	 * binding either would otherwise be given the same one twice.
+	 */
+	static int recent[16];
+	static unsigned nrecent;
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	socklen_t sl;
 	int i, fd, fd6, one = 1, port;
+	unsigned k;
 
 	for (i = 0; i < 100; i++) {
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -305,6 +312,13 @@ h_free_port(int need_v6)
 			continue;
 		}
 		port = ntohs(sin.sin_port);
+		for (k = 0; k < 16 && recent[k] != port; k++)
+			;
+		if (k < 16) {
+			close(fd);
+			continue;
+		}
+		recent[nrecent++ % 16] = port;
 		if (!need_v6) {
 			close(fd);
 			return port;
