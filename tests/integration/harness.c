@@ -1350,3 +1350,41 @@ h_run(char *const argv[], int timeout_ms, struct h_run *r)
 		close(pe[0]);
 	r->elapsed_ms = (long)(h_now_ms() - t0);
 }
+
+int
+h_raw(struct h_ctx *t, const struct h_daemon *d)
+{
+	int fd = h_connect(t, "127.0.0.1", d->port, H_IO_TIMEOUT);
+
+	if (fd == -1)
+		fail_msg("connect: %s", strerror(errno));
+	return fd;
+}
+
+void
+h_raw_ping(int fd, uint32_t id)
+{
+	struct h_frame f;
+
+	if (h_send_req(fd, PROTO_OP_PING, id, NULL, 0) == -1)
+		fail_msg("send PING %" PRIu32 ": %s", id, strerror(errno));
+	h_expect_frame(fd, PROTO_OP_PING, PROTO_OK, id, &f);
+	assert_int_equal(f.payload_len, 0);
+	h_frame_free(&f);
+}
+
+void
+h_expect_refusal(int fd, uint16_t st, const char *msg)
+{
+	struct h_frame f;
+	enum h_eof e;
+
+	h_expect_frame(fd, 0, st, 0, &f);
+	if (msg != NULL)
+		assert_string_equal((const char *)f.payload, msg);
+	h_frame_free(&f);
+	e = h_wait_eof(fd, H_IO_TIMEOUT, NULL);
+	if (e != H_EOF)
+		fail_msg("after %s: %s, expected EOF", proto_status_str(st),
+		    h_eof_str(e));
+}

@@ -200,6 +200,14 @@ void h_frame_free(struct h_frame *f);
 void h_expect_frame(
     int fd, uint8_t opcode, uint16_t status, uint32_t id, struct h_frame *f);
 
+/* Connect to 127.0.0.1:d->port (tracked by t) or fail the test. */
+int h_raw(struct h_ctx *t, const struct h_daemon *d);
+/* PING with id on fd; assert an empty PONG with that id. */
+void h_raw_ping(int fd, uint32_t id);
+/* Expect one frame with status st, opcode and request_id 0, payload msg
+ * (unless NULL), then an orderly EOF: a BUSY or DENIED refusal. */
+void h_expect_refusal(int fd, uint16_t st, const char *msg);
+
 /* Encode a request into a malloc'ed buffer (*len set); asserts. */
 uint8_t *h_req(
     uint8_t opcode, uint32_t id, const void *payload, size_t plen, size_t *len);

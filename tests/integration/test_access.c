@@ -23,21 +23,6 @@
 
 #define BOTH "[ \"127.0.0.1:PORT\", \"[::1]:PORT\" ]"
 
-/* A refusal: one frame with status st and message msg, then EOF. */
-static void
-expect_refusal(int fd, uint16_t st, const char *msg)
-{
-	struct h_frame f;
-	enum h_eof e;
-
-	h_expect_frame(fd, 0, st, 0, &f);
-	assert_string_equal((const char *)f.payload, msg);
-	h_frame_free(&f);
-	e = h_wait_eof(fd, H_IO_TIMEOUT, NULL);
-	if (e != H_EOF)
-		fail_msg("after the refusal: %s, expected EOF", h_eof_str(e));
-}
-
 static int
 raw(struct h_ctx *t, const char *host, int port)
 {
@@ -64,7 +49,7 @@ test_denied_peer_gets_denied_frame_before_reading(void **state)
 	fd = raw(T(state), "127.0.0.1", d->port);
 	/* A request already sent must not be answered: only DENIED. */
 	assert_int_equal(h_send_req(fd, PROTO_OP_PING, 7, NULL, 0), 0);
-	expect_refusal(fd, PROTO_DENIED, "access denied");
+	h_expect_refusal(fd, PROTO_DENIED, "access denied");
 	h_close(T(state), fd);
 	assert_int_equal(h_stat(v6, "rejected_denied"), 1);
 	assert_int_equal(h_stat(v6, "connections_rejected"), 1);
@@ -86,7 +71,7 @@ test_deny_wins_over_allow(void **state)
 	int fd;
 
 	fd = raw(T(state), "127.0.0.1", d->port);
-	expect_refusal(fd, PROTO_DENIED, "access denied");
+	h_expect_refusal(fd, PROTO_DENIED, "access denied");
 	h_ping(v6);
 	assert_int_equal(h_stat(v6, "rejected_denied"), 1);
 }
@@ -112,7 +97,7 @@ test_reload_changes_access(void **state)
 		fail_msg("no \"reloaded\" in the log 5 s after SIGHUP");
 	/* New connections are refused; the open one keeps working. */
 	fd = raw(T(state), "127.0.0.1", d->port);
-	expect_refusal(fd, PROTO_DENIED, "access denied");
+	h_expect_refusal(fd, PROTO_DENIED, "access denied");
 	h_ping(v4);
 	h_ping(v6);
 
@@ -139,7 +124,7 @@ test_per_source_limit(void **state)
 	h_ping(a);
 	h_ping(b);
 	fd = raw(T(state), "127.0.0.1", d->port);
-	expect_refusal(fd, PROTO_BUSY,
+	h_expect_refusal(fd, PROTO_BUSY,
 	    "max_connections_per_source (2) reached for this address");
 	h_close(T(state), fd);
 	/* Another address is counted on its own. */

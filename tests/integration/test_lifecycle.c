@@ -29,27 +29,6 @@
 
 #define T(state) ((struct h_ctx *)*(state))
 
-static int
-raw(struct h_ctx *t, const struct h_daemon *d)
-{
-	int fd = h_connect(t, "127.0.0.1", d->port, H_IO_TIMEOUT);
-
-	if (fd == -1)
-		fail_msg("connect: %s", strerror(errno));
-	return fd;
-}
-
-static void
-raw_ping(int fd, uint32_t id)
-{
-	struct h_frame f;
-
-	if (h_send_req(fd, PROTO_OP_PING, id, NULL, 0) == -1)
-		fail_msg("send PING %" PRIu32 ": %s", id, strerror(errno));
-	h_expect_frame(fd, PROTO_OP_PING, PROTO_OK, id, &f);
-	h_frame_free(&f);
-}
-
 /* Wait for d to exit on its own within timeout_ms; return the status. */
 static int
 wait_exit(struct h_daemon *d, int timeout_ms)
@@ -87,8 +66,8 @@ test_sigterm_answers_requests_in_flight(void **state)
 	enum h_eof e;
 
 	for (i = 0; i < NCONN; i++) {
-		fds[i] = raw(T(state), d);
-		raw_ping(fds[i], 1); /* surely accepted */
+		fds[i] = h_raw(T(state), d);
+		h_raw_ping(fds[i], 1); /* surely accepted */
 	}
 	buf = malloc(NREQ * (PROTO_FRAME_MIN + sizeof(p)));
 	assert_non_null(buf);
@@ -139,11 +118,11 @@ static void
 test_sigterm_idle_connection(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	int64_t t0, dt;
 	enum h_eof e;
 
-	raw_ping(fd, 1);
+	h_raw_ping(fd, 1);
 	t0 = h_now_ms();
 	h_signal(d, SIGTERM);
 	/* The idle client is told at once (FIN), and need not react. */
@@ -191,8 +170,8 @@ test_shutdown_timeout(void **state)
 	memset(payload, 'b', 256 * 1024);
 	req = h_req(PROTO_OP_ECHO, id, payload, 256 * 1024, &n);
 	free(payload);
-	fd = raw(T(state), d);
-	raw_ping(fd, 99);
+	fd = h_raw(T(state), d);
+	h_raw_ping(fd, 99);
 	fl = fcntl(fd, F_GETFL);
 	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 	/* Big answers, never read, until sending blocks for 300 ms. */
@@ -253,20 +232,6 @@ info_value(struct sdc *c, const char *name, char *out, size_t cap)
 }
 
 static void
-expect_busy(int fd, const char *msg)
-{
-	struct h_frame f;
-	enum h_eof e;
-
-	h_expect_frame(fd, 0, PROTO_BUSY, 0, &f);
-	assert_string_equal((const char *)f.payload, msg);
-	h_frame_free(&f);
-	e = h_wait_eof(fd, H_IO_TIMEOUT, NULL);
-	if (e != H_EOF)
-		fail_msg("after BUSY: %s, expected EOF", h_eof_str(e));
-}
-
-static void
 test_reload(void **state)
 {
 	static const struct h_opts o1 = {
@@ -279,8 +244,8 @@ test_reload(void **state)
 	int fd;
 
 	/* At level info a reset connection is not logged. */
-	fd = raw(T(state), d);
-	raw_ping(fd, 1);
+	fd = h_raw(T(state), d);
+	h_raw_ping(fd, 1);
 	h_close_reset(T(state), fd);
 	assert_int_equal(h_stat_wait(c1, "connections_current", 1, 5000), 1);
 	assert_int_equal(h_log_count(d, "Connection reset by peer", NULL), 0);
@@ -301,16 +266,16 @@ test_reload(void **state)
 	/* The new limit: c1 and c2 fit, a third is refused. */
 	c2 = h_sdc(T(state), "127.0.0.1", d->port);
 	h_ping(c2);
-	fd = raw(T(state), d);
-	expect_busy(fd, "max_connections (2) reached");
+	fd = h_raw(T(state), d);
+	h_expect_refusal(fd, PROTO_BUSY, "max_connections (2) reached");
 	h_close(T(state), fd);
 	h_ping(c1);
 
 	/* The new level: debug lines appear. */
 	h_sdc_close(T(state), c2);
 	assert_int_equal(h_stat_wait(c1, "connections_current", 1, 5000), 1);
-	fd = raw(T(state), d);
-	raw_ping(fd, 2);
+	fd = h_raw(T(state), d);
+	h_raw_ping(fd, 2);
 	h_close_reset(T(state), fd);
 	if (!h_log_wait(d, "Connection reset by peer", NULL, 5000)) {
 		h_log_dump(d);
@@ -327,14 +292,14 @@ test_reload_applies_to_open_connections(void **state)
 	static const struct h_opts o2 = {
 	    .extra = "timeouts: { idle = 1; };\nmax_frame_size = 1024;"};
 	struct h_daemon *d = h_start(T(state), &o1);
-	int quiet = raw(T(state), d), busy = raw(T(state), d);
+	int quiet = h_raw(T(state), d), busy = h_raw(T(state), d);
 	uint8_t big[PROTO_FRAME_MIN];
 	struct h_frame f;
 	int64_t t0;
 	enum h_eof e;
 
-	raw_ping(quiet, 1);
-	raw_ping(busy, 1);
+	h_raw_ping(quiet, 1);
+	h_raw_ping(busy, 1);
 	h_write_config(d, &o2);
 	h_signal(d, SIGHUP);
 	if (!h_log_wait(d, "reloaded", NULL, 5000)) {

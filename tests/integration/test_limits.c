@@ -25,27 +25,6 @@
 
 #define T(state) ((struct h_ctx *)*(state))
 
-static int
-raw(struct h_ctx *t, const struct h_daemon *d)
-{
-	int fd = h_connect(t, "127.0.0.1", d->port, H_IO_TIMEOUT);
-
-	if (fd == -1)
-		fail_msg("connect: %s", strerror(errno));
-	return fd;
-}
-
-static void
-raw_ping(int fd, uint32_t id)
-{
-	struct h_frame f;
-
-	if (h_send_req(fd, PROTO_OP_PING, id, NULL, 0) == -1)
-		fail_msg("send PING %" PRIu32 ": %s", id, strerror(errno));
-	h_expect_frame(fd, PROTO_OP_PING, PROTO_OK, id, &f);
-	h_frame_free(&f);
-}
-
 static void
 set_nonblock(int fd)
 {
@@ -88,8 +67,8 @@ test_idle_connections_do_not_pin_workers(void **state)
 	assert_int_equal(cur, NIDLE + 1);
 
 	t0 = h_now_ms();
-	fd = raw(T(state), d);
-	raw_ping(fd, 99);
+	fd = h_raw(T(state), d);
+	h_raw_ping(fd, 99);
 	dt = h_now_ms() - t0;
 	if (dt > 2000)
 		fail_msg("a new client waited %" PRId64 " ms for a PONG", dt);
@@ -100,22 +79,6 @@ test_idle_connections_do_not_pin_workers(void **state)
 	h_close(T(state), fd);
 	cur = h_stat_wait(st, "connections_current", 1, 10000);
 	assert_int_equal(cur, 1);
-}
-
-/* Expect a BUSY frame (request_id 0) with msg, then EOF. */
-static void
-expect_busy(int fd, const char *msg)
-{
-	struct h_frame f;
-	enum h_eof e;
-
-	h_expect_frame(fd, 0, PROTO_BUSY, 0, &f);
-	if (msg != NULL)
-		assert_string_equal((const char *)f.payload, msg);
-	h_frame_free(&f);
-	e = h_wait_eof(fd, H_IO_TIMEOUT, NULL);
-	if (e != H_EOF)
-		fail_msg("after BUSY: %s, expected EOF", h_eof_str(e));
 }
 
 static void
@@ -131,8 +94,8 @@ test_busy(void **state)
 		c[i] = h_sdc(T(state), "127.0.0.1", d->port);
 		h_ping(c[i]);
 	}
-	fd = raw(T(state), d);
-	expect_busy(fd, "max_connections (5) reached");
+	fd = h_raw(T(state), d);
+	h_expect_refusal(fd, PROTO_BUSY, "max_connections (5) reached");
 	h_close(T(state), fd);
 	assert_int_equal(h_stat(c[0], "connections_rejected"), 1);
 	assert_int_equal(h_stat(c[0], "rejected_max_connections"), 1);
@@ -145,8 +108,8 @@ test_busy(void **state)
 	assert_int_equal(h_stat_wait(c[0], "connections_current", 4, 5000), 4);
 	c[4] = h_sdc(T(state), "127.0.0.1", d->port);
 	h_ping(c[4]);
-	fd = raw(T(state), d);
-	expect_busy(fd, "max_connections (5) reached");
+	fd = h_raw(T(state), d);
+	h_expect_refusal(fd, PROTO_BUSY, "max_connections (5) reached");
 	h_close(T(state), fd);
 	assert_int_equal(h_stat(c[0], "connections_rejected"), 2);
 }
@@ -161,8 +124,8 @@ test_idle_timeout(void **state)
 	uint32_t id = 1;
 	enum h_eof e;
 
-	quiet = raw(T(state), d);
-	busy = raw(T(state), d);
+	quiet = h_raw(T(state), d);
+	busy = h_raw(T(state), d);
 	t0 = h_now_ms();
 	/* busy pings every 300 ms for 2 s; quiet says nothing. */
 	while (h_now_ms() - t0 < 2100) {
@@ -175,7 +138,7 @@ test_idle_timeout(void **state)
 		} else {
 			h_sleep_ms(300);
 		}
-		raw_ping(busy, id++);
+		h_raw_ping(busy, id++);
 	}
 	if (closed_at < 0) {
 		e = h_wait_eof(quiet, 2000, NULL);
@@ -190,7 +153,7 @@ test_idle_timeout(void **state)
 			 " ms; idle is 1 s",
 		    closed_at);
 	/* The busy one is still served. */
-	raw_ping(busy, id++);
+	h_raw_ping(busy, id++);
 	assert_int_equal(h_stat_of(T(state), d, "timeouts_idle"), 1);
 }
 
@@ -200,7 +163,7 @@ test_read_timeout(void **state)
 	static const struct h_opts o = {
 	    .extra = "timeouts: { read = 1; idle = 0; };"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t *req;
 	int64_t t0, closed_at = -1;
 	size_t i;
@@ -249,7 +212,7 @@ test_idle_timeout_spares_partial_frame(void **state)
 	static const struct h_opts o = {
 	    .extra = "timeouts: { idle = 1; read = 3; };"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t hdr[PROTO_FRAME_MIN];
 	int64_t t0, dt;
 	enum h_eof e;
@@ -305,7 +268,7 @@ test_never_reading_client(void **state)
 	memset(payload, 'e', BIG);
 	req = h_req(PROTO_OP_ECHO, id, payload, BIG, &n);
 	free(payload);
-	fd = raw(T(state), d);
+	fd = h_raw(T(state), d);
 	set_nonblock(fd);
 	t0 = last = h_now_ms();
 	while (h_now_ms() - t0 < 15000) {
@@ -384,7 +347,7 @@ test_idle_timeout_spares_pending_output(void **state)
 	memset(payload, 'i', BIG);
 	req = h_req(PROTO_OP_ECHO, id, payload, BIG, &n);
 	free(payload);
-	fd = raw(T(state), d);
+	fd = h_raw(T(state), d);
 	set_nonblock(fd);
 	t0 = last = h_now_ms();
 	while (h_now_ms() - t0 < 10000) {
@@ -453,7 +416,7 @@ test_slow_reader_not_timed_out(void **state)
 	req = h_req(PROTO_OP_ECHO, id, payload, BIG, &n);
 	free(payload);
 	want = nreq * n;
-	fd = raw(T(state), d);
+	fd = h_raw(T(state), d);
 	/* A small receive window: the server's output waits in its buffer. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	set_nonblock(fd);
@@ -516,7 +479,7 @@ test_fairness(void **state)
 {
 	static const struct h_opts o = {.extra = "workers = 1;"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int flood = raw(T(state), d), probe = raw(T(state), d);
+	int flood = h_raw(T(state), d), probe = h_raw(T(state), d);
 	size_t len = FLOOD_PINGS * PROTO_FRAME_MIN, off = 0, i;
 	uint64_t sent = 0, got = 0;
 	uint8_t *out, *in, ans[PROTO_FRAME_MIN];
@@ -665,7 +628,7 @@ test_descriptor_exhaustion(void **state)
 	h_sleep_ms(500);
 	/* The first ones were accepted long before descriptors ran out. */
 	for (i = 0; i < 10; i++)
-		raw_ping(fds[i], 1000 + (uint32_t)i);
+		h_raw_ping(fds[i], 1000 + (uint32_t)i);
 	/* Two seconds of that state cost (almost) no CPU. */
 	cpu0 = h_cpu_ms(d->pid);
 	assert_true(cpu0 >= 0);
@@ -678,7 +641,7 @@ test_descriptor_exhaustion(void **state)
 		    cpu1 - cpu0);
 	assert_int_equal(h_wait_exit(d, 0), -1); /* still running */
 	for (i = 0; i < 10; i++)
-		raw_ping(fds[i], 2000 + (uint32_t)i);
+		h_raw_ping(fds[i], 2000 + (uint32_t)i);
 	busy = count_busy(T(state), fds, NFD);
 	n = h_log_count(d, "Too many open files", NULL);
 	print_message("# %d of %d connections refused; %d log lines about "

@@ -38,29 +38,6 @@ daemon_state(struct h_daemon *d, char *buf, size_t cap)
 	return buf;
 }
 
-/* A raw connection to d on 127.0.0.1, asserted. */
-static int
-raw(struct h_ctx *t, const struct h_daemon *d)
-{
-	int fd = h_connect(t, "127.0.0.1", d->port, H_IO_TIMEOUT);
-
-	if (fd == -1)
-		fail_msg("connect: %s", strerror(errno));
-	return fd;
-}
-
-/* PING with id on fd, assert the PONG. */
-static void
-raw_ping(int fd, uint32_t id)
-{
-	struct h_frame f;
-
-	assert_int_equal(h_send_req(fd, PROTO_OP_PING, id, NULL, 0), 0);
-	h_expect_frame(fd, PROTO_OP_PING, PROTO_OK, id, &f);
-	assert_int_equal(f.payload_len, 0);
-	h_frame_free(&f);
-}
-
 /* Send raw bytes and read one frame, asserting status, id and message. */
 static void
 expect_error(int fd, const void *req, size_t len, uint8_t opcode,
@@ -79,13 +56,13 @@ test_ping(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
 	struct sdc *c = h_sdc(T(state), "127.0.0.1", d->port);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 
 	h_ping(c);
 	h_ping(c);
-	raw_ping(fd, 0xdeadbeef);
-	raw_ping(fd, 1);
-	raw_ping(fd, 0);
+	h_raw_ping(fd, 0xdeadbeef);
+	h_raw_ping(fd, 1);
+	h_raw_ping(fd, 0);
 }
 
 static void
@@ -114,7 +91,7 @@ static void
 test_echo(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 
 	echo_one(fd, 10, 0);
 	echo_one(fd, 11, 1);
@@ -223,7 +200,7 @@ static void
 test_time(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	struct timespec ts;
 	struct h_frame f;
 	uint64_t ns, now;
@@ -251,7 +228,7 @@ test_unknown_opcode(void **state)
 {
 	static const uint8_t ops[] = {0x05, 0x80, 0xff};
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	struct h_frame f;
 	char msg[32];
 	size_t i;
@@ -264,7 +241,7 @@ test_unknown_opcode(void **state)
 		snprintf(msg, sizeof(msg), "unknown opcode 0x%02x", ops[i]);
 		assert_string_equal((const char *)f.payload, msg);
 		h_frame_free(&f);
-		raw_ping(fd, 200 + (uint32_t)i);
+		h_raw_ping(fd, 200 + (uint32_t)i);
 	}
 	assert_int_equal(h_stat_of(T(state), d, "errors_unknown_opcode"), 3);
 }
@@ -283,27 +260,27 @@ test_bad_request(void **state)
 	static const uint8_t pingp[] = {
 	    0, 0, 0, 11, 1, 0, 0, 0, 0, 0, 0, 8, 'a', 'b', 'c'};
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 
 	expect_error(fd, short0, sizeof(short0), 0, PROTO_BAD_REQUEST, 0,
 	    "frame body of 0 bytes is shorter than the 8-byte header");
-	raw_ping(fd, 1);
+	h_raw_ping(fd, 1);
 	expect_error(fd, short1, sizeof(short1), 0, PROTO_BAD_REQUEST, 0,
 	    "frame body of 1 bytes is shorter than the 8-byte header");
-	raw_ping(fd, 2);
+	h_raw_ping(fd, 2);
 	expect_error(fd, short4, sizeof(short4), 0, PROTO_BAD_REQUEST, 0,
 	    "frame body of 4 bytes is shorter than the 8-byte header");
-	raw_ping(fd, 3);
+	h_raw_ping(fd, 3);
 	/* The opcode byte (1: ECHO) is read even from a short body. */
 	expect_error(fd, short7, sizeof(short7), 1, PROTO_BAD_REQUEST, 0,
 	    "frame body of 7 bytes is shorter than the 8-byte header");
-	raw_ping(fd, 4);
+	h_raw_ping(fd, 4);
 	expect_error(fd, flags, sizeof(flags), PROTO_OP_PING, PROTO_BAD_REQUEST,
 	    7, "flags must be zero");
-	raw_ping(fd, 5);
+	h_raw_ping(fd, 5);
 	expect_error(fd, pingp, sizeof(pingp), PROTO_OP_PING, PROTO_BAD_REQUEST,
 	    8, "PING takes no payload");
-	raw_ping(fd, 6);
+	h_raw_ping(fd, 6);
 	assert_int_equal(h_stat_of(T(state), d, "errors_bad_request"), 6);
 }
 
@@ -314,14 +291,14 @@ test_unsupported_version(void **state)
 	static const uint8_t v2[] = {0, 0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 9};
 	static const uint8_t v0[] = {0, 0, 0, 9, 0, 1, 0, 0, 0, 0, 0, 10, 'z'};
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 
 	expect_error(fd, v2, sizeof(v2), PROTO_OP_PING,
 	    PROTO_UNSUPPORTED_VERSION, 9, "unsupported protocol version 2");
-	raw_ping(fd, 1);
+	h_raw_ping(fd, 1);
 	expect_error(fd, v0, sizeof(v0), PROTO_OP_ECHO,
 	    PROTO_UNSUPPORTED_VERSION, 10, "unsupported protocol version 0");
-	raw_ping(fd, 2);
+	h_raw_ping(fd, 2);
 }
 
 static void
@@ -329,7 +306,7 @@ test_too_large(void **state)
 {
 	static const struct h_opts o = {.extra = "max_frame_size = 1024;"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t buf[12 + 500], more[1000];
 	struct h_frame f;
 	enum h_eof e;
@@ -364,7 +341,7 @@ test_too_large_after_requests(void **state)
 {
 	static const struct h_opts o = {.extra = "max_frame_size = 1024;"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t buf[3 * PROTO_FRAME_MIN + 3], *p;
 	struct h_frame f;
 	size_t n;
@@ -523,8 +500,8 @@ test_too_large_after_pipelined_pings(void **state)
 	    "# %d rounds in %" PRId64 " ms\n", round, h_now_ms() - t0);
 	free(first);
 	free(in);
-	fds[0] = raw(T(state), d);
-	raw_ping(fds[0], 1);
+	fds[0] = h_raw(T(state), d);
+	h_raw_ping(fds[0], 1);
 }
 
 static void
@@ -532,7 +509,7 @@ test_too_large_header_only(void **state)
 {
 	static const struct h_opts o = {.extra = "max_frame_size = 1024;"};
 	struct h_daemon *d = h_start(T(state), &o);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t pre[4];
 	struct h_frame f;
 	enum h_eof e;
@@ -555,7 +532,7 @@ static void
 test_pipelining(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t *buf, *req, payload[64];
 	size_t len = 0, cap = NPIPE * (PROTO_FRAME_MIN + sizeof(payload));
 	size_t n, plen, i;
@@ -595,7 +572,7 @@ test_pipelining(void **state)
 		h_frame_free(&f);
 	}
 	/* Nothing more than the 1,000 answers. */
-	raw_ping(fd, 5);
+	h_raw_ping(fd, 5);
 }
 
 /*
@@ -657,7 +634,7 @@ static void
 pipeline_large(void **state, int shut)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	size_t len = 0, want = 0, n, i, off, plen, got;
 	uint8_t *buf, *req, *in, *payload;
 	struct proto_resp r;
@@ -702,7 +679,7 @@ pipeline_large(void **state, int shut)
 			fail_msg("after the answers: %s, expected EOF",
 			    h_eof_str(e));
 	} else {
-		raw_ping(fd, 1);
+		h_raw_ping(fd, 1);
 	}
 }
 
@@ -722,7 +699,7 @@ static void
 test_byte_at_a_time(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	uint8_t *req;
 	struct h_frame f;
 	size_t n, i;
@@ -736,14 +713,14 @@ test_byte_at_a_time(void **state)
 	h_expect_frame(fd, PROTO_OP_ECHO, PROTO_OK, 4242, &f);
 	assert_string_equal((const char *)f.payload, "slowly");
 	h_frame_free(&f);
-	raw_ping(fd, 4243);
+	h_raw_ping(fd, 4243);
 }
 
 static void
 test_half_close(void **state)
 {
 	struct h_daemon *d = h_start(T(state), NULL);
-	int fd = raw(T(state), d);
+	int fd = h_raw(T(state), d);
 	struct h_frame f;
 	enum h_eof e;
 	char p[16];
