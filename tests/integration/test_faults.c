@@ -136,7 +136,8 @@ test_slow_senders_do_not_slow_others(void **state)
 		print_message("# second %d: p99 %" PRId64 " us beside %d slow "
 			      "senders, %" PRId64 " us unloaded\n",
 		    round, loaded, NSLOW, base);
-		if (loaded > limit)
+		/* Under valgrind the daemon is 20-50x slower: report only. */
+		if (loaded > limit && getenv("SOCKETD_IT_VALGRIND") == NULL)
 			fail_msg("p99 %" PRId64 " us beside slow senders, more "
 				 "than 2x the unloaded %" PRId64 " us",
 			    loaded, base);
