@@ -16,11 +16,13 @@ BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libssl-dev libcmocka-dev \
               mandoc man-db openssl
-# tests/packaging: building and linting the .deb, rpmlint, systemd-analyze
-# (in the systemd package; installing it does not make it PID 1).  Only
-# where the .deb test runs: in CI (CI=true) or with SOCKETD_DEB_TEST=1.
+# tests/packaging: building and linting the .deb, rpmlint (which cannot
+# parse a spec file without rpm, a package it only recommends),
+# systemd-analyze (in the systemd package; installing it does not make it
+# PID 1).  Only where the .deb test runs: in CI (CI=true) or with
+# SOCKETD_DEB_TEST=1.
 PKG_DEPS    = build-essential debhelper dpkg-dev fakeroot lintian \
-              libsystemd-dev rpmlint systemd
+              libsystemd-dev rpmlint rpm systemd
 ifneq ($(filter true,$(CI))$(filter 1,$(SOCKETD_DEB_TEST)),)
 DEB_DEPS   += $(PKG_DEPS)
 endif
