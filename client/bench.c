@@ -233,14 +233,6 @@ fmt_err(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
-errstr(int e, char *buf, size_t len)
-{
-	if (strerror_r(e, buf, len) != 0)
-		(void)snprintf(buf, len, "error %d", e);
-	return buf;
-}
-
 static uint64_t
 mono_ns(void)
 {
@@ -857,7 +849,7 @@ conn_flush(struct bthread *t, struct bconn *c)
 				    t, c, E_LOST, "connection reset by server");
 			else
 				conn_lost(t, c, E_LOST, "send: %s",
-				    errstr(errno, eb, sizeof(eb)));
+				    sdc_strerror(errno, eb, sizeof(eb)));
 			return;
 		}
 	}
@@ -1045,7 +1037,7 @@ again:
 			conn_lost(t, c, E_LOST, "connection reset by server");
 		else
 			conn_lost(t, c, E_LOST, "recv: %s",
-			    errstr(errno, eb, sizeof(eb)));
+			    sdc_strerror(errno, eb, sizeof(eb)));
 		return;
 	}
 	if (n == 0) {
@@ -1173,7 +1165,8 @@ thread_main(void *arg)
 				if (t->conns[k].fd >= 0)
 					conn_lost(t, &t->conns[k], E_LOST,
 					    "epoll_wait: %s",
-					    errstr(errno, eb, sizeof(eb)));
+					    sdc_strerror(
+						errno, eb, sizeof(eb)));
 			break;
 		}
 		t->now = mono_ns();
@@ -1226,7 +1219,7 @@ raise_nofile(const struct bench_opts *o, uint64_t need)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		complain("getrlimit(RLIMIT_NOFILE): %s",
-		    errstr(errno, eb, sizeof(eb)));
+		    sdc_strerror(errno, eb, sizeof(eb)));
 		return -1;
 	}
 	if (rl.rlim_cur != rl.rlim_max) {
@@ -1307,7 +1300,7 @@ connect_failed(struct setup *su, int e)
 	char eb[128];
 
 	setup_failed(su, "connect to %s port %s: %s", su->o->host, su->o->port,
-	    e == ETIMEDOUT ? "timed out" : errstr(e, eb, sizeof(eb)));
+	    e == ETIMEDOUT ? "timed out" : sdc_strerror(e, eb, sizeof(eb)));
 }
 
 static void
@@ -1407,7 +1400,7 @@ connect_first(struct setup *su, struct sockaddr_storage *ss, socklen_t *sl)
 	    (fl = fcntl(c.fd, F_GETFL)) == -1 ||
 	    fcntl(c.fd, F_SETFL, fl | O_NONBLOCK) == -1) {
 		complain("connect to %s port %s: %s", o->host, o->port,
-		    errstr(errno, eb, sizeof(eb)));
+		    sdc_strerror(errno, eb, sizeof(eb)));
 		sdc_tls_conn_free(su->socks[0].tls);
 		(void)close(c.fd);
 		su->socks[0].fd = -1;
@@ -1468,7 +1461,8 @@ connect_all(const struct bench_opts *o, struct sdc_tls *tls,
 		return ok;
 
 	if ((su.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		complain("epoll_create1: %s", errstr(errno, eb, sizeof(eb)));
+		complain(
+		    "epoll_create1: %s", sdc_strerror(errno, eb, sizeof(eb)));
 		sdc_tls_conn_free(socks[0].tls);
 		(void)close(socks[0].fd);
 		socks[0].fd = -1;
@@ -1536,8 +1530,8 @@ connect_all(const struct bench_opts *o, struct sdc_tls *tls,
 			    : (int)((soonest - now + 999999u) / 1000000u);
 		n = epoll_wait(su.ep, evs, CONNECT_WINDOW, ms);
 		if (n == -1 && errno != EINTR) {
-			complain(
-			    "epoll_wait: %s", errstr(errno, eb, sizeof(eb)));
+			complain("epoll_wait: %s",
+			    sdc_strerror(errno, eb, sizeof(eb)));
 			break;
 		}
 		for (j = 0; j < n; j++) {
@@ -1951,8 +1945,8 @@ bench_run(const struct bench_opts *o)
 			t->conns[k].fd = -1;
 		hist_init(t->hist);
 		if ((t->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-			complain(
-			    "epoll_create1: %s", errstr(errno, eb, sizeof(eb)));
+			complain("epoll_create1: %s",
+			    sdc_strerror(errno, eb, sizeof(eb)));
 			goto out;
 		}
 	}
@@ -1983,8 +1977,8 @@ bench_run(const struct bench_opts *o)
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
-			complain(
-			    "epoll_ctl: %s", errstr(errno, eb, sizeof(eb)));
+			complain("epoll_ctl: %s",
+			    sdc_strerror(errno, eb, sizeof(eb)));
 			goto out;
 		}
 		k++;
@@ -1996,8 +1990,8 @@ bench_run(const struct bench_opts *o)
 	for (i = 0; i < b.nthreads; i++) {
 		if ((e = pthread_create(&b.threads[i].tid, NULL, thread_main,
 			 &b.threads[i])) != 0) {
-			complain(
-			    "pthread_create: %s", errstr(e, eb, sizeof(eb)));
+			complain("pthread_create: %s",
+			    sdc_strerror(e, eb, sizeof(eb)));
 			goto out; /* opens the gate with cancel set */
 		}
 		b.threads[i].started = 1;

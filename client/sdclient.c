@@ -44,11 +44,8 @@
 #define BUF_INIT   4096 /* first receive buffer */
 #define SEND_STACK 512  /* requests up to this size are encoded on the stack */
 
-static void seterr(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-seterr(char *err, const char *fmt, ...)
+void
+sdc_seterr(char *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,8 +57,8 @@ seterr(char *err, const char *fmt, ...)
 }
 
 /* strerror_r (XSI flavour: no _GNU_SOURCE here) into a caller buffer. */
-static const char *
-errstr(int e, char *buf, size_t len)
+const char *
+sdc_strerror(int e, char *buf, size_t len)
 {
 	if (strerror_r(e, buf, len) != 0)
 		(void)snprintf(buf, len, "error %d", e);
@@ -133,7 +130,7 @@ timeout_err(const struct sdc *c, const char *what, char *err)
 {
 	char d[32];
 
-	seterr(err, "timed out after %s %s",
+	sdc_seterr(err, "timed out after %s %s",
 	    duration(c->timeout_ms, d, sizeof(d)), what);
 	errno = ETIMEDOUT;
 }
@@ -145,11 +142,11 @@ io_err(const char *op, int e, char *err)
 	char eb[128];
 
 	if (e == EPIPE)
-		seterr(err, "connection closed by server");
+		sdc_seterr(err, "connection closed by server");
 	else if (e == ECONNRESET)
-		seterr(err, "connection reset by server");
+		sdc_seterr(err, "connection reset by server");
 	else
-		seterr(err, "%s: %s", op, errstr(e, eb, sizeof(eb)));
+		sdc_seterr(err, "%s: %s", op, sdc_strerror(e, eb, sizeof(eb)));
 	errno = e;
 }
 
@@ -158,7 +155,7 @@ static void
 tls_io_err(const char *op, int e, const char *terr, char *err)
 {
 	if (e == EPROTO)
-		seterr(err, "TLS error: %s", terr);
+		sdc_seterr(err, "TLS error: %s", terr);
 	else
 		io_err(op, e, err);
 	errno = e;
@@ -212,7 +209,7 @@ send_all(
 	int r;
 
 	if (c->fd < 0) {
-		seterr(err, "not connected");
+		sdc_seterr(err, "not connected");
 		errno = ENOTCONN;
 		return -1;
 	}
@@ -259,13 +256,14 @@ send_req(struct sdc *c, uint8_t opcode, uint32_t request_id,
 	n = proto_encode_req(
 	    stackbuf, sizeof(stackbuf), opcode, request_id, payload, len);
 	if (n == SIZE_MAX) {
-		seterr(err, "request payload of %zu bytes is too large", len);
+		sdc_seterr(
+		    err, "request payload of %zu bytes is too large", len);
 		errno = EMSGSIZE;
 		return -1;
 	}
 	if (n > sizeof(stackbuf)) {
 		if ((frame = malloc(n)) == NULL) {
-			seterr(
+			sdc_seterr(
 			    err, "out of memory for a request of %zu bytes", n);
 			errno = ENOMEM;
 			return -1;
@@ -315,7 +313,8 @@ reserve(struct sdc *c, size_t want, char *err)
 	if (ncap < want)
 		ncap = want;
 	if ((nb = realloc(c->buf, ncap)) == NULL) {
-		seterr(err, "out of memory for a response of %zu bytes", want);
+		sdc_seterr(
+		    err, "out of memory for a response of %zu bytes", want);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -356,31 +355,31 @@ decode(struct sdc *c, struct proto_resp *resp, size_t *want, char *err)
 		return 0;
 	case PROTO_TOO_LARGE:
 		if (is_text(c->buf, PROTO_LEN_SIZE))
-			seterr(err,
+			sdc_seterr(err,
 			    "server sent \"%.4s...\" where a length "
 			    "was expected: not a socketd server?",
 			    c->buf);
 		else
-			seterr(err,
+			sdc_seterr(err,
 			    "server sent a response of %" PRIu32
 			    " bytes, more than the limit of %zu bytes",
 			    proto_get_u32(c->buf), c->max_frame);
 		break;
 	case PROTO_UNSUPPORTED_VERSION:
-		seterr(err,
+		sdc_seterr(err,
 		    "server sent a response in protocol version %u, "
 		    "expected %d",
 		    (unsigned)resp->version, PROTO_VERSION);
 		break;
 	case PROTO_BAD_REQUEST:
 		blen = proto_get_u32(c->buf);
-		seterr(err,
+		sdc_seterr(err,
 		    "server sent a malformed response: a body of "
 		    "%" PRIu32 " bytes, shorter than the %d-byte header",
 		    blen, PROTO_HDR_SIZE);
 		break;
 	default:
-		seterr(err, "server sent a malformed response (%s)",
+		sdc_seterr(err, "server sent a malformed response (%s)",
 		    proto_status_str(st));
 		break;
 	}
@@ -397,7 +396,7 @@ recv_frame(struct sdc *c, struct proto_resp *resp, int64_t deadline, char *err)
 
 	memset(resp, 0, sizeof(*resp));
 	if (c->fd < 0) {
-		seterr(err, "not connected");
+		sdc_seterr(err, "not connected");
 		errno = ENOTCONN;
 		return -1;
 	}
@@ -427,9 +426,9 @@ recv_frame(struct sdc *c, struct proto_resp *resp, int64_t deadline, char *err)
 			c->buf_len += (size_t)n;
 		} else if (n == 0) {
 			if (c->buf_len == 0)
-				seterr(err, "connection closed by server");
+				sdc_seterr(err, "connection closed by server");
 			else
-				seterr(err,
+				sdc_seterr(err,
 				    "connection closed by server in "
 				    "the middle of a response");
 			errno = ECONNRESET;
@@ -513,7 +512,7 @@ sdc_connect(struct sdc *c, const char *host, const char *port, int timeout_ms,
 
 	sdc_attach(c, -1, timeout_ms);
 	if (timeout_ms < 0) {
-		seterr(err, "invalid timeout %d ms", timeout_ms);
+		sdc_seterr(err, "invalid timeout %d ms", timeout_ms);
 		errno = EINVAL;
 		return -1;
 	}
@@ -526,7 +525,7 @@ sdc_connect(struct sdc *c, const char *host, const char *port, int timeout_ms,
 	else if (hlen < sizeof(name))
 		(void)snprintf(name, sizeof(name), "%s", host);
 	else {
-		seterr(err, "host name of %zu bytes is too long", hlen);
+		sdc_seterr(err, "host name of %zu bytes is too long", hlen);
 		errno = EINVAL;
 		return -1;
 	}
@@ -536,8 +535,8 @@ sdc_connect(struct sdc *c, const char *host, const char *port, int timeout_ms,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
 	if ((gai = getaddrinfo(name, port, &hints, &res)) != 0) {
-		seterr(err, "resolve %s port %s: %s", name, port,
-		    gai == EAI_SYSTEM ? errstr(errno, eb, sizeof(eb))
+		sdc_seterr(err, "resolve %s port %s: %s", name, port,
+		    gai == EAI_SYSTEM ? sdc_strerror(errno, eb, sizeof(eb))
 				      : gai_strerror(gai));
 		errno = EHOSTUNREACH;
 		return -1;
@@ -555,11 +554,12 @@ sdc_connect(struct sdc *c, const char *host, const char *port, int timeout_ms,
 	freeaddrinfo(res);
 	if (fd == -1) {
 		if (e == ETIMEDOUT)
-			seterr(err, "connect to %s port %s: timed out after %s",
-			    name, port, duration(timeout_ms, d, sizeof(d)));
+			sdc_seterr(err,
+			    "connect to %s port %s: timed out after %s", name,
+			    port, duration(timeout_ms, d, sizeof(d)));
 		else
-			seterr(err, "connect to %s port %s: %s", name, port,
-			    errstr(e, eb, sizeof(eb)));
+			sdc_seterr(err, "connect to %s port %s: %s", name, port,
+			    sdc_strerror(e, eb, sizeof(eb)));
 		errno = e;
 		return -1;
 	}
@@ -619,14 +619,14 @@ sdc_connect_tls(struct sdc *c, const char *host, const char *port,
 	deadline = deadline_of(timeout_ms);
 	while ((r = sdc_tls_conn_handshake(c->tls, herr)) != 1) {
 		if (r == -1) {
-			seterr(err, "TLS handshake with %s port %s: %s", name,
-			    port, herr);
+			sdc_seterr(err, "TLS handshake with %s port %s: %s",
+			    name, port, herr);
 			sdc_close(c);
 			return -1;
 		}
 		r = wait_fd(c->fd, tls_events(c), deadline);
 		if (r == 0) {
-			seterr(err,
+			sdc_seterr(err,
 			    "TLS handshake with %s port %s: timed out "
 			    "after %s",
 			    name, port, duration(timeout_ms, d, sizeof(d)));
@@ -695,7 +695,7 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 		if ((e != EPIPE && e != ECONNRESET) ||
 		    recv_frame(c, resp, deadline, NULL) == -1 ||
 		    resp->status == PROTO_OK) {
-			seterr(err, "%s", serr);
+			sdc_seterr(err, "%s", serr);
 			errno = e;
 			return -1;
 		}
@@ -703,7 +703,7 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 		return -1;
 
 	if (resp->version != PROTO_VERSION) {
-		seterr(err,
+		sdc_seterr(err,
 		    "server sent a response in protocol version %u, "
 		    "expected %d",
 		    (unsigned)resp->version, PROTO_VERSION);
@@ -714,7 +714,7 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 	if (resp->request_id == 0 && resp->status != PROTO_OK)
 		return 0;
 	if (resp->request_id != id) {
-		seterr(err,
+		sdc_seterr(err,
 		    "server answered request_id %" PRIu32 ", "
 		    "expected %" PRIu32,
 		    resp->request_id, id);
@@ -722,7 +722,7 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 		return -1;
 	}
 	if (resp->opcode != opcode) {
-		seterr(err,
+		sdc_seterr(err,
 		    "server answered opcode %u to a request with "
 		    "opcode %u",
 		    (unsigned)resp->opcode, (unsigned)opcode);
@@ -741,17 +741,18 @@ sdc_peer(const struct sdc *c, char *buf, size_t len, char *err)
 	int gai, n;
 
 	if (c->fd < 0) {
-		seterr(err, "not connected");
+		sdc_seterr(err, "not connected");
 		return -1;
 	}
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == -1) {
-		seterr(err, "getpeername: %s", errstr(errno, eb, sizeof(eb)));
+		sdc_seterr(err, "getpeername: %s",
+		    sdc_strerror(errno, eb, sizeof(eb)));
 		return -1;
 	}
 	gai = getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s,
 	    sizeof(s), NI_NUMERICHOST | NI_NUMERICSERV);
 	if (gai != 0) {
-		seterr(err, "getnameinfo: %s", gai_strerror(gai));
+		sdc_seterr(err, "getnameinfo: %s", gai_strerror(gai));
 		return -1;
 	}
 	if (ss.ss_family == AF_INET6)
@@ -759,7 +760,7 @@ sdc_peer(const struct sdc *c, char *buf, size_t len, char *err)
 	else
 		n = snprintf(buf, len, "%s:%s", h, s);
 	if (n < 0 || (size_t)n >= len) {
-		seterr(err, "peer address does not fit %zu bytes", len);
+		sdc_seterr(err, "peer address does not fit %zu bytes", len);
 		return -1;
 	}
 	return 0;

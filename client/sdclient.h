@@ -152,4 +152,13 @@ int sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
  */
 int sdc_peer(const struct sdc *c, char *buf, size_t len, char *err);
 
+/*
+ * Helpers for the library and its callers: strerror_r (the XSI flavour)
+ * into buf, or "error N", returning buf; and a printf into a caller's
+ * err[SDC_ERRLEN] (err may be NULL).
+ */
+const char *sdc_strerror(int e, char *buf, size_t len);
+void sdc_seterr(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif /* SOCKETD_SDCLIENT_H */

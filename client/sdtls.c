@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,9 +51,6 @@ struct sdc_tls_conn {
 	int failed;    /* a fatal error: no close_notify */
 	int done;      /* handshake complete */
 };
-
-static void seterr(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* ---- a socket BIO that sends with MSG_NOSIGNAL ---- */
 
@@ -154,25 +150,6 @@ nosig_bio(int fd)
 
 /* ---- contexts and sessions ---- */
 
-static void
-seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, SDC_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
-static void
-errno_text(int e, char *buf, size_t len)
-{
-	if (strerror_r(e, buf, len) != 0)
-		(void)snprintf(buf, len, "error %d", e);
-}
-
 /* OpenSSL's oldest queued error as text, then an empty queue. */
 static void
 ossl_text(char *buf, size_t len)
@@ -186,7 +163,7 @@ ossl_text(char *buf, size_t len)
 	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 		(void)snprintf(buf, len, "no PEM \"-----BEGIN\" line in it");
 	else if (ERR_SYSTEM_ERROR(e))
-		errno_text(ERR_GET_REASON(e), buf, len);
+		(void)sdc_strerror(ERR_GET_REASON(e), buf, len);
 	else if ((r = ERR_reason_error_string(e)) != NULL)
 		(void)snprintf(buf, len, "%s", r);
 	else
@@ -202,8 +179,8 @@ readable(const char *what, const char *path, char *err)
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		errno_text(errno, eb, sizeof(eb));
-		seterr(err, "%s %s: %s", what, path, eb);
+		(void)sdc_strerror(errno, eb, sizeof(eb));
+		sdc_seterr(err, "%s %s: %s", what, path, eb);
 		return -1;
 	}
 	(void)fclose(f);
@@ -221,13 +198,13 @@ load_client_cert(SSL_CTX *ctx, const struct sdc_tls_opts *o, char *err)
 		return -1;
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->certfile) != 1) {
 		ossl_text(why, sizeof(why));
-		seterr(err, "client certificate %s: %s", o->certfile, why);
+		sdc_seterr(err, "client certificate %s: %s", o->certfile, why);
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		ossl_text(why, sizeof(why));
-		seterr(err, "client key %s: %s", key, why);
+		sdc_seterr(err, "client key %s: %s", key, why);
 		return -1;
 	}
 	return 0;
@@ -241,13 +218,13 @@ sdc_tls_new(const struct sdc_tls_opts *o, char *err)
 
 	ERR_clear_error();
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		seterr(err, "out of memory");
+		sdc_seterr(err, "out of memory");
 		return NULL;
 	}
 	t->insecure = o->insecure;
 	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		ossl_text(why, sizeof(why));
-		seterr(err, "cannot create a TLS context: %s", why);
+		sdc_seterr(err, "cannot create a TLS context: %s", why);
 		goto fail;
 	}
 	(void)SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
@@ -263,12 +240,14 @@ sdc_tls_new(const struct sdc_tls_opts *o, char *err)
 			if (SSL_CTX_load_verify_locations(
 				t->ctx, o->cafile, NULL) != 1) {
 				ossl_text(why, sizeof(why));
-				seterr(err, "CA file %s: %s", o->cafile, why);
+				sdc_seterr(
+				    err, "CA file %s: %s", o->cafile, why);
 				goto fail;
 			}
 		} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
 			ossl_text(why, sizeof(why));
-			seterr(err, "the system's CA certificates: %s", why);
+			sdc_seterr(
+			    err, "the system's CA certificates: %s", why);
 			goto fail;
 		}
 	}
@@ -299,12 +278,12 @@ sdc_tls_conn_new(struct sdc_tls *t, int fd, const char *host, char *err)
 	BIO *b = NULL;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		seterr(err, "out of memory");
+		sdc_seterr(err, "out of memory");
 		return NULL;
 	}
 	if ((s->ssl = SSL_new(t->ctx)) == NULL || (b = nosig_bio(fd)) == NULL) {
 		ERR_clear_error();
-		seterr(err, "cannot create a TLS session");
+		sdc_seterr(err, "cannot create a TLS session");
 		SSL_free(s->ssl);
 		free(s);
 		return NULL;
@@ -321,7 +300,7 @@ sdc_tls_conn_new(struct sdc_tls *t, int fd, const char *host, char *err)
 			   : SSL_set1_host(s->ssl, host) == 1;
 	if (!ok) {
 		ERR_clear_error();
-		seterr(
+		sdc_seterr(
 		    err, "cannot check the server's name against \"%s\"", host);
 		SSL_free(s->ssl);
 		free(s);
@@ -361,8 +340,8 @@ classify(struct sdc_tls_conn *s, int r, char *err)
 			return 1;
 		}
 		ERR_clear_error();
-		errno_text(e != 0 ? e : EIO, why, sizeof(why));
-		seterr(err, "%s", why);
+		(void)sdc_strerror(e != 0 ? e : EIO, why, sizeof(why));
+		sdc_seterr(err, "%s", why);
 		errno = e != 0 ? e : EIO;
 		return -1;
 	default:
@@ -370,11 +349,11 @@ classify(struct sdc_tls_conn *s, int r, char *err)
 		v = SSL_get_verify_result(s->ssl);
 		if (v != X509_V_OK) {
 			ERR_clear_error();
-			seterr(err, "server certificate verify failed: %s",
+			sdc_seterr(err, "server certificate verify failed: %s",
 			    X509_verify_cert_error_string(v));
 		} else {
 			ossl_text(why, sizeof(why));
-			seterr(err, "%s", why);
+			sdc_seterr(err, "%s", why);
 		}
 		errno = EPROTO;
 		return -1;
@@ -395,7 +374,7 @@ sdc_tls_conn_handshake(struct sdc_tls_conn *s, char *err)
 		return 0;
 	case 1:
 		s->failed = 1;
-		seterr(err, "connection closed by server");
+		sdc_seterr(err, "connection closed by server");
 		errno = ECONNRESET;
 		return -1;
 	default:
@@ -432,7 +411,7 @@ sdc_tls_conn_write(
 		case 0:
 			return done > 0 ? (ssize_t)done : -1;
 		case 1:
-			seterr(err, "connection closed by server");
+			sdc_seterr(err, "connection closed by server");
 			errno = EPIPE;
 			return -1;
 		default:
