@@ -256,11 +256,50 @@ get_listeners(const struct cfg *c, struct listener *ls, size_t *n)
 	return open_listeners(c, ls);
 }
 
+/* The workers' state and epoll sets, then their threads; exits on failure. */
+static void
+start_workers(struct server *srv)
+{
+	struct pool_params pp;
+	unsigned i;
+	int rc;
+
+	/*
+	 * Cache-line aligned: each worker writes its own struct on every
+	 * request, and a neighbour sharing a line would bounce it between
+	 * cores (struct worker's size is a multiple of 64 already).
+	 */
+	srv->workers = aligned_alloc(64, srv->nworkers * sizeof(*srv->workers));
+	if (srv->workers == NULL)
+		fatalx("out of memory");
+	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
+	for (i = 0; i < srv->nworkers; i++)
+		if (worker_init(&srv->workers[i], srv) != 0)
+			fatal("cannot set up worker %u", i);
+	memset(&pp, 0, sizeof(pp));
+	pp.workers = srv->nworkers;
+	pp.queue_size = srv->cfg->c.queue_size;
+	pp.name = "worker";
+	if ((rc = pool_create(&srv->pool, &pp, worker_main, srv)) != 0) {
+		errno = -rc;
+		fatal("cannot start %u worker threads", srv->nworkers);
+	}
+}
+
+/* After pool_join(): the workers' buffers and epoll sets. */
+static void
+stop_workers(struct server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++)
+		worker_fini(&srv->workers[i]);
+}
+
 static int
 serve(struct server *srv, struct cfg *c)
 {
 	struct listener ls[CFG_LISTEN_MAX];
-	struct pool_params pp;
 	struct timespec tick = {STATUS_INTERVAL_S, 0};
 	struct server_cfg *sc;
 	struct tls_ctx *tls = NULL;
@@ -308,27 +347,7 @@ serve(struct server *srv, struct cfg *c)
 		fatalx("out of memory");
 	srv->cfg->tls = tls; /* the server_cfg owns it now */
 	tls = NULL;
-	/*
-	 * Cache-line aligned: each worker writes its own struct on every
-	 * request, and a neighbour sharing a line would bounce it between
-	 * cores (struct worker's size is a multiple of 64 already).
-	 */
-	srv->workers = aligned_alloc(64, srv->nworkers * sizeof(*srv->workers));
-	if (srv->workers == NULL)
-		fatalx("out of memory");
-	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
-	for (i = 0; i < srv->nworkers; i++)
-		if (worker_init(&srv->workers[i], srv) != 0)
-			fatalx("out of memory");
-
-	memset(&pp, 0, sizeof(pp));
-	pp.workers = srv->nworkers;
-	pp.queue_size = srv->cfg->c.queue_size;
-	pp.name = "worker";
-	if ((rc = pool_create(&srv->pool, &pp, worker_main, srv)) != 0) {
-		errno = -rc;
-		fatal("cannot start %u worker threads", srv->nworkers);
-	}
+	start_workers(srv);
 	if (acceptor_start(srv, ls, n) == NULL)
 		fatalx("cannot start the acceptor thread");
 	for (i = 0; i < n; i++)
@@ -376,6 +395,7 @@ serve(struct server *srv, struct cfg *c)
 	acceptor_stop(srv->acc);
 	pool_stop(srv->pool);
 	pool_join(srv->pool);
+	stop_workers(srv);
 	/* c's strings went to the first server_cfg; use the one in force. */
 	sc = server_cfg_get(srv);
 	pidfile_remove(sc->c.pid_file);

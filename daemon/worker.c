@@ -709,6 +709,19 @@ adopt(struct worker *w, struct conn *c)
 	return 0;
 }
 
+/* SOCKETD_TEST_SLOW_WORKER_MS (architecture.md, "Test hook"). */
+static void
+test_hook_sleep(const struct worker *w)
+{
+	struct timespec ts;
+
+	if (w->srv->test_slow_worker_ms == 0)
+		return;
+	ts.tv_sec = w->srv->test_slow_worker_ms / 1000;
+	ts.tv_nsec = (long)(w->srv->test_slow_worker_ms % 1000) * 1000000L;
+	(void)nanosleep(&ts, NULL);
+}
+
 static void
 take_new(struct worker *w)
 {
@@ -717,15 +730,7 @@ take_new(struct worker *w)
 	while (pool_worker_take(w->pw, &item) == 0) {
 		struct conn *c = item;
 
-		if (w->srv->test_slow_worker_ms > 0) {
-			struct timespec ts = {
-			    .tv_sec = w->srv->test_slow_worker_ms / 1000,
-			    .tv_nsec =
-				(long)(w->srv->test_slow_worker_ms % 1000) *
-				1000000L};
-
-			(void)nanosleep(&ts, NULL);
-		}
+		test_hook_sleep(w);
 		if (adopt(w, c) == 0 && w->draining)
 			drain_conn(w, c);
 	}
@@ -866,12 +871,20 @@ worker_init(struct worker *w, struct server *srv)
 {
 	memset(w, 0, sizeof(*w));
 	w->srv = srv;
-	w->epfd = -1;
+	/*
+	 * Made here, on the main thread before the acceptor starts, not in
+	 * the worker's own thread: clients accepted first could otherwise
+	 * take the last descriptor under a low RLIMIT_NOFILE.
+	 */
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->rbuf = malloc(RBUF_SIZE);
 	w->obuf = malloc(OBUF_INIT);
 	w->obuf_cap = OBUF_INIT;
-	if (w->rbuf == NULL || w->obuf == NULL) {
+	if (w->epfd == -1 || w->rbuf == NULL || w->obuf == NULL) {
+		int e = w->epfd == -1 ? errno : ENOMEM;
+
 		worker_fini(w);
+		errno = e;
 		return -1;
 	}
 	w->pctx.now_ns = server_now_ns;
@@ -884,6 +897,9 @@ worker_init(struct worker *w, struct server *srv)
 void
 worker_fini(struct worker *w)
 {
+	if (w->epfd != -1)
+		close(w->epfd);
+	w->epfd = -1;
 	free(w->rbuf);
 	free(w->obuf);
 	w->rbuf = w->obuf = NULL;
@@ -899,11 +915,10 @@ worker_main(struct pool_worker *pw, void *arg)
 	int i, n, timeout;
 
 	w->pw = pw;
+	test_hook_sleep(w);
 	w->now = now_mono_ms();
 	w->gen = __atomic_load_n(&srv->cfg_gen, __ATOMIC_ACQUIRE);
 	w->sc = server_cfg_get(srv);
-	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		fatal("worker %u: epoll_create1", pool_worker_index(pw));
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL; /* the pool's eventfd */
@@ -947,7 +962,6 @@ worker_main(struct pool_worker *pw, void *arg)
 		else if (w->draining)
 			take_new(w);
 	}
-	close(w->epfd);
 	server_cfg_put(w->sc);
 	w->sc = NULL;
 }

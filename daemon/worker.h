@@ -42,7 +42,10 @@ struct worker {
 	struct wstats st;
 };
 
-/* Allocate the workers' state (before the pool starts); 0 or -1. */
+/*
+ * Allocate the workers' state and epoll sets (before the pool and the
+ * acceptor start); 0, or -1 with errno set.
+ */
 int worker_init(struct worker *w, struct server *srv);
 void worker_fini(struct worker *w);
 

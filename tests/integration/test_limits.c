@@ -714,6 +714,37 @@ test_descriptor_exhaustion_backlog_waits(void **state)
 		    busy, NFD);
 }
 
+/*
+ * Clients waiting before the workers have started must not take the
+ * descriptors the workers need: every descriptor the daemon keeps (each
+ * worker's epoll set among them) is made before the acceptor starts.
+ * The test hook holds each worker for 200 ms as it starts, long enough
+ * for the acceptor to use up a 32-descriptor limit on waiting clients.
+ */
+static void
+test_descriptor_exhaustion_at_start(void **state)
+{
+	static const char *const env[] = {
+	    "SOCKETD_TEST_SLOW_WORKER_MS=200", NULL};
+	static const struct h_opts o = {
+	    .nofile = 32, .env = env, .extra = "workers = 2;"};
+	struct h_daemon *d = h_start(T(state), &o);
+	int fds[40], i;
+
+	open_many(T(state), d, fds, 40);
+	h_sleep_ms(1000);
+	if (h_wait_exit(d, 0) != -1) {
+		h_log_dump(d);
+		fail_msg("socketd exited when clients took its descriptors "
+			 "before the workers started");
+	}
+	/* The first client was accepted, and is served. */
+	h_raw_ping(fds[0], 1);
+	for (i = 0; i < 40; i++)
+		h_close(T(state), fds[i]);
+	assert_int_equal(h_stop(d, 0), 0);
+}
+
 int
 main(void)
 {
@@ -738,6 +769,8 @@ main(void)
 		test_descriptor_exhaustion, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_descriptor_exhaustion_backlog_waits, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_descriptor_exhaustion_at_start, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests_name(
