@@ -876,15 +876,14 @@ worker_init(struct worker *w, struct server *srv)
 	 * the worker's own thread: clients accepted first could otherwise
 	 * take the last descriptor under a low RLIMIT_NOFILE.
 	 */
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
 	w->rbuf = malloc(RBUF_SIZE);
 	w->obuf = malloc(OBUF_INIT);
 	w->obuf_cap = OBUF_INIT;
-	if (w->epfd == -1 || w->rbuf == NULL || w->obuf == NULL) {
-		int e = w->epfd == -1 ? errno : ENOMEM;
-
+	if (w->rbuf == NULL || w->obuf == NULL) {
 		worker_fini(w);
-		errno = e;
+		errno = ENOMEM;
 		return -1;
 	}
 	w->pctx.now_ns = server_now_ns;
