@@ -620,8 +620,8 @@ h_start(struct h_ctx *t, const struct h_opts *o)
 		if (rc == -1) {
 			h_log_dump(d);
 			(void)h_stop(d, STOP_MS);
-			fail_msg(
-			    "socketd (port %d) did not accept within %d ms",
+			fail_msg("socketd (port %d) did not accept and log "
+				 "\"ready\" within %d ms",
 			    d->port, READY_MS);
 		}
 		/* Exited: retry only if someone took the port meanwhile. */
