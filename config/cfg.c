@@ -70,6 +70,7 @@ enum spec_type {
 	SPEC_ALLOW,   /* access.allow: a list of CIDR strings */
 	SPEC_DENY,    /* access.deny */
 	SPEC_TLSVER,  /* enum cfg_tls_version */
+	SPEC_MODULES, /* the modules list */
 };
 
 struct spec {
@@ -90,6 +91,7 @@ static const struct spec timeouts_spec[] = {
     {"shutdown", SPEC_TIMEOUT, FIELD(shutdown_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
     {"handshake", SPEC_TIMEOUT, FIELD(handshake_ms), 0, CFG_TIMEOUT_MAX_S,
 	NULL},
+    {"handler", SPEC_TIMEOUT, FIELD(handler_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -139,6 +141,14 @@ static const struct spec root_spec[] = {
     {"user", SPEC_STRING, FIELD(user), 0, 0, NULL},
     {"group", SPEC_STRING, FIELD(group), 0, 0, NULL},
     {"pid_file", SPEC_STRING, FIELD(pid_file), 0, 0, NULL},
+    {"modules", SPEC_MODULES, 0, 0, 0, NULL},
+    {"module_dir", SPEC_STRING, FIELD(module_dir), 0, 0, NULL},
+    {"handler_threads", SPEC_UINT, FIELD(handler_threads), 1,
+	CFG_HANDLER_THREADS_MAX, NULL},
+    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX,
+	NULL},
+    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX,
+	NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -645,6 +655,231 @@ load_string(const struct loader *ld, const config_setting_t *s, const char *key,
 	return 0;
 }
 
+static void keyf(char *, size_t, const char *, ...) CFG_PRINTF(3, 4);
+
+/* A setting's dotted name, cut to fit (error messages only). */
+static void
+keyf(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* A name of [a-z0-9_], 1-64 bytes: module, handler and setting names. */
+static int
+good_name(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+			(s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return 0;
+	return n > 0 && n <= 64;
+}
+
+static char *
+source_file(const struct loader *ld, const config_setting_t *s)
+{
+	char file[sizeof(ld->err->file)];
+
+	report_path(ld, config_setting_source_file(s), file, sizeof(file));
+	return strdup(file);
+}
+
+/* modules.NAME.settings: typed values, judged later against the module. */
+static int
+load_msettings(const struct loader *ld, const config_setting_t *grp,
+    const char *prefix, struct cfg_module *m)
+{
+	const config_setting_t *s;
+	struct cfg_msetting *v;
+	char key[sizeof(ld->err->key)];
+	const char *name;
+	int i, n;
+
+	if (!config_setting_is_group(grp)) {
+		fail(ld, grp, prefix, "expected a group { ... }");
+		return -1;
+	}
+	n = config_setting_length(grp);
+	if (n > CFG_MSETTINGS_MAX) {
+		fail(ld, grp, prefix, "more than %d settings",
+		    CFG_MSETTINGS_MAX);
+		return -1;
+	}
+	if (n > 0 && (m->settings = calloc((size_t)n, sizeof(*v))) == NULL) {
+		fail(ld, grp, prefix, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(grp, (unsigned)i);
+		name = config_setting_name(s);
+		keyf(key, sizeof(key), "%s.%s", prefix, name ? name : "");
+		v = &m->settings[m->nsettings];
+		if ((v->name = strdup(name ? name : "")) == NULL ||
+		    (v->file = source_file(ld, s)) == NULL) {
+			free(v->name);
+			fail(ld, s, key, "out of memory");
+			return -1;
+		}
+		v->line = (int)config_setting_source_line(s);
+		m->nsettings++;
+		switch (config_setting_type(s)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			v->type = CFG_MVAL_INT;
+			v->i = config_setting_get_int64(s);
+			break;
+		case CONFIG_TYPE_FLOAT:
+			v->type = CFG_MVAL_FLOAT;
+			v->f = config_setting_get_float(s);
+			break;
+		case CONFIG_TYPE_BOOL:
+			v->type = CFG_MVAL_BOOL;
+			v->i = config_setting_get_bool(s) ? 1 : 0;
+			break;
+		case CONFIG_TYPE_STRING:
+			v->type = CFG_MVAL_STRING;
+			if ((v->s = strdup(config_setting_get_string(s))) ==
+			    NULL) {
+				fail(ld, s, key, "out of memory");
+				return -1;
+			}
+			break;
+		default:
+			fail(ld, s, key,
+			    "must be a number, true or false, or a string");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+load_module(const struct loader *ld, const config_setting_t *e,
+    const char *key, struct cfg *c, struct cfg_module *m)
+{
+	const config_setting_t *s;
+	char k[sizeof(ld->err->key)];
+	const char *name;
+	long long v;
+	size_t j;
+	int i, n;
+
+	if (!config_setting_is_group(e)) {
+		fail(ld, e, key,
+		    "each entry must be a group { name = ...; path = ...; "
+		    "opcode = ...; }");
+		return -1;
+	}
+	m->line = (int)config_setting_source_line(e);
+	if ((m->file = source_file(ld, e)) == NULL) {
+		fail(ld, e, key, "out of memory");
+		return -1;
+	}
+	/* The name first: the other keys are reported under it. */
+	if ((s = config_setting_get_member(e, "name")) == NULL ||
+	    config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    !good_name(config_setting_get_string(s))) {
+		fail(ld, s != NULL ? s : e, key,
+		    "every module needs name = \"...\" of 1-64 characters "
+		    "a-z, 0-9 and _");
+		return -1;
+	}
+	name = config_setting_get_string(s);
+	for (j = 0; j + 1 < c->nmodules; j++) /* the last one is m */
+		if (strcmp(c->modules[j].name, name) == 0) {
+			fail(ld, s, key, "module \"%s\" is listed twice", name);
+			return -1;
+		}
+	if ((m->name = strdup(name)) == NULL) {
+		fail(ld, s, key, "out of memory");
+		return -1;
+	}
+	n = config_setting_length(e);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(e, (unsigned)i);
+		name = config_setting_name(s);
+		keyf(k, sizeof(k), "modules.%s.%s", m->name, name ? name : "");
+		if (strcmp(name, "name") == 0)
+			continue;
+		if (strcmp(name, "path") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+			    config_setting_get_string(s)[0] == '\0') {
+				fail(ld, s, k, "must be a file name in quotes");
+				return -1;
+			}
+			free(m->path);
+			if ((m->path = strdup(config_setting_get_string(s))) ==
+			    NULL) {
+				fail(ld, s, k, "out of memory");
+				return -1;
+			}
+		} else if (strcmp(name, "opcode") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_INT &&
+			    config_setting_type(s) != CONFIG_TYPE_INT64)
+				v = -1;
+			else
+				v = config_setting_get_int64(s);
+			if (v < 0x80 || v > 0xff) {
+				fail(ld, s, k,
+				    "must be an opcode from 0x80 to 0xff");
+				return -1;
+			}
+			m->opcode = (unsigned)v;
+		} else if (strcmp(name, "settings") == 0) {
+			if (load_msettings(ld, s, k, m) == -1)
+				return -1;
+		} else {
+			fail(ld, s, k,
+			    "unknown setting (a module entry has name, path, "
+			    "opcode and settings)");
+			return -1;
+		}
+	}
+	if (m->path == NULL || m->opcode == 0) {
+		keyf(k, sizeof(k), "modules.%s", m->name);
+		fail(ld, e, k, "missing %s", m->path == NULL ? "path" : "opcode");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_modules(const struct loader *ld, const config_setting_t *s,
+    const char *key, struct cfg *c)
+{
+	char k[sizeof(ld->err->key)];
+	int i, n;
+
+	if (!config_setting_is_list(s)) {
+		fail(ld, s, key, "expected a list ( { ... }, ... )");
+		return -1;
+	}
+	n = config_setting_length(s);
+	if (n > CFG_MODULES_MAX) {
+		fail(ld, s, key, "more than %d modules", CFG_MODULES_MAX);
+		return -1;
+	}
+	if (n > 0 && (c->modules = calloc((size_t)n, sizeof(*c->modules))) ==
+		NULL) {
+		fail(ld, s, key, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		keyf(k, sizeof(k), "%s[%d]", key, i);
+		c->nmodules++;
+		if (load_module(ld, config_setting_get_elem(s, (unsigned)i), k,
+			c, &c->modules[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 load_group(const struct loader *ld, const config_setting_t *grp,
     const char *prefix, const struct spec *specs, struct cfg *c)
@@ -737,6 +972,10 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 				return -1;
 			c->tls_min_version = (enum cfg_tls_version)v;
 			break;
+		case SPEC_MODULES:
+			if (load_modules(ld, s, key, c) == -1)
+				return -1;
+			break;
 		}
 	}
 	return 0;
@@ -772,6 +1011,10 @@ cfg_defaults(struct cfg *c, struct cfg_error *err)
 	c->log_level = CFG_LOG_INFO;
 	c->log_target = CFG_LOG_STDERR;
 	c->tls_min_version = CFG_TLS_1_2;
+	c->handler_threads = 8;
+	c->handler_queue = 1024;
+	c->max_inflight = 64;
+	c->handler_ms = 30 * 1000;
 	return 0;
 }
 
@@ -1001,6 +1244,25 @@ cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
 	return 0;
 }
 
+static void
+free_modules(struct cfg_module *ms, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ms[i].nsettings; j++) {
+			free(ms[i].settings[j].name);
+			free(ms[i].settings[j].s);
+			free(ms[i].settings[j].file);
+		}
+		free(ms[i].settings);
+		free(ms[i].name);
+		free(ms[i].path);
+		free(ms[i].file);
+	}
+	free(ms);
+}
+
 void
 cfg_free(struct cfg *c)
 {
@@ -1016,6 +1278,8 @@ cfg_free(struct cfg *c)
 	free(c->tls_certificate);
 	free(c->tls_key);
 	free(c->tls_ca);
+	free(c->module_dir);
+	free_modules(c->modules, c->nmodules);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1027,6 +1291,65 @@ dup_str(char **dst, const char *src)
 	if (src != NULL && (*dst = strdup(src)) == NULL)
 		return -1;
 	return 0;
+}
+
+static int same_str(const char *a, const char *b);
+
+static int
+copy_modules(struct cfg *dst, const struct cfg *src)
+{
+	const struct cfg_module *sm;
+	struct cfg_module *m;
+	size_t i, j;
+
+	if (src->nmodules == 0)
+		return 0;
+	if ((dst->modules = calloc(src->nmodules, sizeof(*m))) == NULL)
+		return -1;
+	for (i = 0; i < src->nmodules; i++) {
+		sm = &src->modules[i];
+		m = &dst->modules[i];
+		dst->nmodules++;
+		m->opcode = sm->opcode;
+		m->line = sm->line;
+		if (dup_str(&m->name, sm->name) != 0 ||
+		    dup_str(&m->path, sm->path) != 0 ||
+		    dup_str(&m->file, sm->file) != 0)
+			return -1;
+		if (sm->nsettings == 0)
+			continue;
+		if ((m->settings = calloc(sm->nsettings, sizeof(*m->settings))) ==
+		    NULL)
+			return -1;
+		for (j = 0; j < sm->nsettings; j++) {
+			m->settings[j] = sm->settings[j];
+			m->settings[j].name = m->settings[j].s = NULL;
+			m->settings[j].file = NULL;
+			m->nsettings++;
+			if (dup_str(&m->settings[j].name, sm->settings[j].name) !=
+				0 ||
+			    dup_str(&m->settings[j].s, sm->settings[j].s) != 0 ||
+			    dup_str(&m->settings[j].file,
+				sm->settings[j].file) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int
+cfg_same_modules(const struct cfg *a, const struct cfg *b)
+{
+	size_t i;
+
+	if (a->nmodules != b->nmodules || !same_str(a->module_dir, b->module_dir))
+		return 0;
+	for (i = 0; i < a->nmodules; i++)
+		if (strcmp(a->modules[i].name, b->modules[i].name) != 0 ||
+		    strcmp(a->modules[i].path, b->modules[i].path) != 0 ||
+		    a->modules[i].opcode != b->modules[i].opcode)
+			return 0;
+	return 1;
 }
 
 /*
@@ -1046,7 +1369,12 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c.nlisten = 0;
 	c.user = c.group = c.pid_file = NULL;
 	c.tls_certificate = c.tls_key = c.tls_ca = NULL;
-	if (dup_str(&c.user, src->user) != 0 ||
+	c.module_dir = NULL;
+	c.modules = NULL;
+	c.nmodules = 0;
+	if (copy_modules(&c, src) != 0 ||
+	    dup_str(&c.module_dir, src->module_dir) != 0 ||
+	    dup_str(&c.user, src->user) != 0 ||
 	    dup_str(&c.group, src->group) != 0 ||
 	    dup_str(&c.pid_file, src->pid_file) != 0 ||
 	    dup_str(&c.tls_certificate, src->tls_certificate) != 0 ||
@@ -1143,7 +1471,7 @@ int
 cfg_diff_restart(
     const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap)
 {
-	const char *names[8];
+	const char *names[12];
 	size_t i, n = 0, len = 0;
 	int r;
 
@@ -1163,6 +1491,12 @@ cfg_diff_restart(
 		names[n++] = "group";
 	if (!same_str(old->pid_file, new_cfg->pid_file))
 		names[n++] = "pid_file";
+	if (!cfg_same_modules(old, new_cfg))
+		names[n++] = "modules";
+	if (old->handler_threads != new_cfg->handler_threads)
+		names[n++] = "handler_threads";
+	if (old->handler_queue != new_cfg->handler_queue)
+		names[n++] = "handler_queue";
 
 	if (buf != NULL && cap > 0) {
 		buf[0] = '\0';

@@ -57,6 +57,40 @@ struct cfg_cidr {
 	unsigned prefix; /* 0..32 or 0..128 */
 };
 
+#define CFG_MODULES_MAX       32
+#define CFG_MSETTINGS_MAX     64
+#define CFG_HANDLER_THREADS_MAX 1024
+#define CFG_INFLIGHT_MAX      65536
+
+/* A value from a module's settings group, typed as written in the file. */
+enum cfg_mval_type {
+	CFG_MVAL_INT = 1,
+	CFG_MVAL_FLOAT,
+	CFG_MVAL_BOOL,
+	CFG_MVAL_STRING,
+};
+
+struct cfg_msetting {
+	char *name;
+	enum cfg_mval_type type;
+	long long i; /* INT, BOOL */
+	double f;    /* FLOAT */
+	char *s;     /* STRING */
+	char *file;  /* where it was written */
+	int line;
+};
+
+/* One entry of the modules list; checked against the module by the daemon. */
+struct cfg_module {
+	char *name;
+	char *path;
+	unsigned opcode; /* 0x80..0xff */
+	char *file;      /* where the entry is */
+	int line;
+	struct cfg_msetting *settings;
+	size_t nsettings;
+};
+
 struct cfg {
 	/* "host:port" or "[v6]:port", "tls://" in front for TLS. */
 	char *listen[CFG_LISTEN_MAX];
@@ -92,6 +126,14 @@ struct cfg {
 	char *user;     /* drop to this user after binding (when root) */
 	char *group;    /* and this group (default: the user's) */
 	char *pid_file; /* write the PID here */
+	/* Modules (daemon/module.c); module_dir NULL: the built-in default. */
+	struct cfg_module *modules;
+	size_t nmodules;
+	char *module_dir;
+	unsigned handler_threads; /* threads for BLOCKING handlers */
+	unsigned handler_queue;   /* requests waiting for them */
+	unsigned max_inflight;    /* requests in progress per connection */
+	uint32_t handler_ms;      /* timeouts.handler; 0: none */
 };
 
 struct cfg_error {
@@ -117,6 +159,9 @@ int cfg_load(const char *path, struct cfg *out, struct cfg_error *err);
 
 /* Release what a struct cfg owns; accepts an empty or zeroed struct. */
 void cfg_free(struct cfg *c);
+
+/* Whether two module lists name the same modules, paths and opcodes. */
+int cfg_same_modules(const struct cfg *a, const struct cfg *b);
 
 /* Deep copy; 0 or -1 (out of memory). */
 int cfg_copy(struct cfg *dst, const struct cfg *src);

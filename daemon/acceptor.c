@@ -347,8 +347,9 @@ refuse_busy(struct acceptor *a, int fd, int tls, const char *msg)
 
 /* Hand a new connection to the pool, or hold it while the queue is full. */
 static void
-dispatch(struct acceptor *a, int fd, int tls, const struct sockaddr_storage *ss)
+dispatch(struct acceptor *a, int fd, size_t li, const struct sockaddr_storage *ss)
 {
+	int tls = a->ls[li].tls;
 	const struct cfg *cf = &a->sc->c;
 	uint64_t suppressed = 0;
 	struct conn *c;
@@ -397,6 +398,10 @@ dispatch(struct acceptor *a, int fd, int tls, const struct sockaddr_storage *ss)
 	}
 	memcpy(c->src, src, sizeof(c->src));
 	c->src_counted = 1;
+	c->listener = (uint8_t)li;
+	c->port = ntohs(ss->ss_family == AF_INET6
+		? ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port
+		: ((const struct sockaddr_in *)(const void *)ss)->sin_port);
 	if (tls)
 		c->flags |= CONN_TLS; /* the worker starts the handshake */
 	__atomic_fetch_add(&a->srv->conns_current, 1, __ATOMIC_RELAXED);
@@ -424,7 +429,7 @@ accept_batch(struct acceptor *a, size_t i)
 		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {
-			dispatch(a, fd, a->ls[i].tls, &ss);
+			dispatch(a, fd, i, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -603,4 +608,10 @@ acceptor_conn_closed(struct acceptor *a)
 	if (a != NULL &&
 	    __atomic_load_n(&a->paused, __ATOMIC_RELAXED) == PAUSE_FD)
 		(void)!write(a->wake_fd, &one, sizeof(one));
+}
+
+const char *
+acceptor_listener_name(const struct acceptor *a, unsigned i)
+{
+	return a != NULL && i < a->nls ? a->ls[i].name : "";
 }

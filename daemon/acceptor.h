@@ -34,5 +34,7 @@ struct acceptor *acceptor_start(
 void acceptor_stop(struct acceptor *a);
 /* A worker closed a connection: resume accepting if descriptors ran out. */
 void acceptor_conn_closed(struct acceptor *a);
+/* Listener i's name as configured ("127.0.0.1:7411"); any thread. */
+const char *acceptor_listener_name(const struct acceptor *a, unsigned i);
 
 #endif /* SOCKETD_ACCEPTOR_H */

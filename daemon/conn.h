@@ -50,7 +50,10 @@ enum conn_flags {
 	CONN_RD_WANT_OUT = 1 << 14, /* a read waits for writability */
 	CONN_WR_WANT_IN = 1 << 15,  /* a write waits for input */
 	CONN_IO_MORE = 1 << 16,     /* ready: the transport holds input */
+	CONN_HELD = 1 << 17,        /* reading paused: max_inflight */
 };
+
+struct conn_ext;
 
 struct conn {
 	int fd;
@@ -60,6 +63,9 @@ struct conn {
 
 	uint8_t src[16];     /* peer address, IPv4 as ::ffff:a.b.c.d */
 	uint8_t src_counted; /* counted in the server's srclimit table */
+	uint8_t listener;    /* index of the listener it came in on */
+	uint16_t port;       /* the peer's port */
+	struct conn_ext *ext; /* module requests (dispatch.h); NULL: none */
 
 	uint8_t *in; /* unparsed input, from in[in_off] for in_len bytes */
 	uint32_t in_off, in_len, in_cap;

@@ -18,10 +18,13 @@
 
 #include "acceptor.h"
 #include "cfg.h"
+#include "dispatch.h"
 #include "log.h"
 #include "notify.h"
 #include "pool.h"
+#include "module.h"
 #include "privdrop.h"
+#include "runner.h"
 #include "server.h"
 #include "srclimit.h"
 #include "tls.h"
@@ -109,11 +112,25 @@ keep_restart_settings(struct cfg *nc, const struct cfg *cur)
 	SWAP_STR(nc->user, tmp.user);
 	SWAP_STR(nc->group, tmp.group);
 	SWAP_STR(nc->pid_file, tmp.pid_file);
-	cfg_free(&tmp);
+	if (!cfg_same_modules(nc, cur)) {
+		struct cfg_module *m = nc->modules;
+		size_t n = nc->nmodules;
+		char *d = nc->module_dir;
+
+		nc->modules = tmp.modules;
+		nc->nmodules = tmp.nmodules;
+		nc->module_dir = tmp.module_dir;
+		tmp.modules = m;
+		tmp.nmodules = n;
+		tmp.module_dir = d;
+	}
+	nc->handler_threads = cur->handler_threads;
+	nc->handler_queue = cur->handler_queue;
 	nc->workers = cur->workers;
 	nc->queue_size = cur->queue_size;
 	nc->backlog = cur->backlog;
 	nc->log_target = cur->log_target;
+	cfg_free(&tmp);
 	return 0;
 }
 
@@ -175,6 +192,11 @@ reload(struct server *srv)
 		return;
 	}
 	server_cfg_put(cur);
+	if (modreg_reload(srv->mods, &nc, terr, sizeof(terr)) != 0) {
+		cfg_free(&nc);
+		reload_failed(srv, terr);
+		return;
+	}
 	if (srv->tls_listeners > 0 &&
 	    load_tls(&nc, &tls, terr, sizeof(terr)) != 0) {
 		cfg_free(&nc);
@@ -286,6 +308,45 @@ start_workers(struct server *srv)
 	}
 }
 
+/*
+ * The blocking-handler threads (when a module has a BLOCKING handler),
+ * then every module's init(); exits on failure.
+ */
+static void
+start_modules(struct server *srv)
+{
+	const struct cfg *c = &srv->cfg->c;
+	const struct sd_api *api = dispatch_api(srv);
+	char err[512];
+	unsigned op;
+	int rc, blocking = 0;
+
+	for (op = 0; op < 256; op++)
+		blocking |= srv->mods->ops[op].kind == OP_BLOCKING;
+	if (blocking &&
+	    (rc = pool_runner_create(&srv->runner, c->handler_threads,
+		 c->handler_queue, "handler", dispatch_run_blocking, srv)) !=
+		0) {
+		errno = -rc;
+		fatal("cannot start %u handler threads", c->handler_threads);
+	}
+	if (modreg_init(srv->mods, api, err, sizeof(err)) != 0) {
+		pool_runner_destroy(srv->runner);
+		srv->runner = NULL;
+		modreg_fini(srv->mods);
+		fatalx("%s", err);
+	}
+	for (op = 0; op < srv->mods->nmods; op++)
+		log_info("module %s %s loaded from %s (opcodes 0x%02x-0x%02x)",
+		    srv->mods->mods[op].name,
+		    srv->mods->mods[op].d->version != NULL
+			? srv->mods->mods[op].d->version
+			: "",
+		    srv->mods->mods[op].path, srv->mods->mods[op].opcode,
+		    srv->mods->mods[op].opcode + srv->mods->mods[op].nhandlers +
+			srv->mods->mods[op].npushes - 1);
+}
+
 /* After pool_join(): the workers' buffers and epoll sets. */
 static void
 stop_workers(struct server *srv)
@@ -321,6 +382,13 @@ serve(struct server *srv, struct cfg *c)
 		log_errx("%s", err);
 		goto fail;
 	}
+	/* Modules load before privileges are dropped (socketd-module(3)). */
+	if ((srv->mods = calloc(1, sizeof(*srv->mods))) == NULL)
+		fatalx("out of memory");
+	if (modreg_open(srv->mods, c, err, sizeof(err)) != 0) {
+		log_errx("%s", err);
+		goto fail;
+	}
 	if (pidfile_write(c->pid_file, err, sizeof(err)) != 0) {
 		log_errx("%s", err);
 		goto fail;
@@ -347,6 +415,7 @@ serve(struct server *srv, struct cfg *c)
 		fatalx("out of memory");
 	srv->cfg->tls = tls; /* the server_cfg owns it now */
 	tls = NULL;
+	start_modules(srv);
 	start_workers(srv);
 	if (acceptor_start(srv, ls, n) == NULL)
 		fatalx("cannot start the acceptor thread");
@@ -395,6 +464,10 @@ serve(struct server *srv, struct cfg *c)
 	acceptor_stop(srv->acc);
 	pool_stop(srv->pool);
 	pool_join(srv->pool);
+	/* Blocking handlers still queued belong to closed connections. */
+	pool_runner_destroy(srv->runner);
+	srv->runner = NULL;
+	modreg_fini(srv->mods);
 	stop_workers(srv);
 	/* c's strings went to the first server_cfg; use the one in force. */
 	sc = server_cfg_get(srv);
@@ -412,8 +485,9 @@ fail:
 static int
 check_only(const char *path, struct cfg *c)
 {
+	struct modreg mods;
 	struct tls_ctx *tls;
-	char err[512];
+	char err[1024];
 
 	if (cfg_tls_listeners(c) > 0) {
 		if (tls_ctx_new(c, &tls, err, sizeof(err)) != 0) {
@@ -423,6 +497,13 @@ check_only(const char *path, struct cfg *c)
 		}
 		tls_ctx_free(tls);
 	}
+	if (modreg_open(&mods, c, err, sizeof(err)) != 0) {
+		(void)fprintf(stderr, "socketd: %s\n", err);
+		modreg_free(&mods);
+		cfg_free(c);
+		return 1;
+	}
+	modreg_free(&mods);
 	printf("socketd: configuration file %s is OK\n", path);
 	cfg_free(c);
 	return 0;
@@ -471,7 +552,8 @@ main(int argc, char *argv[])
 			test = 1;
 			break;
 		case 'V':
-			printf("socketd %s\n", SOCKETD_VERSION);
+			printf("socketd %s\nmodule ABI %s\n", SOCKETD_VERSION,
+			    modreg_abi_str());
 			return 0;
 		case 'h':
 			usage(stdout);

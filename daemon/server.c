@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "dispatch.h"
+#include "module.h"
 #include "proto.h"
 #include "server.h"
 #include "srclimit.h"
@@ -92,6 +94,7 @@ server_info_text(void *arg, char *buf, size_t cap)
 
 	proto_kv_str(buf, cap, &off, "version", SOCKETD_VERSION);
 	proto_kv_u64(buf, cap, &off, "protocol", PROTO_VERSION);
+	proto_kv_u64(buf, cap, &off, "protocol_minor", PROTO_MINOR);
 	proto_kv_u64(buf, cap, &off, "pid", (uint64_t)getpid());
 	proto_kv_u64(buf, cap, &off, "uptime_seconds",
 	    (now_mono_ms() - s->start_mono_ms) / 1000);
@@ -183,7 +186,19 @@ server_stats_text(void *arg, char *buf, size_t cap)
 	    __atomic_load_n(&s->reload_failures, __ATOMIC_RELAXED));
 	KV("uptime_seconds", (now_mono_ms() - s->start_mono_ms) / 1000);
 #undef KV
+	if (s->mods != NULL) {
+		dispatch_stats_text(s, buf, cap, &off);
+		modreg_stats_text(s->mods, buf, cap, &off);
+	}
 	return off;
+}
+
+size_t
+server_opcodes_text(void *arg, char *buf, size_t cap)
+{
+	struct server *s = arg;
+
+	return modreg_opcodes_text(s->mods, buf, cap);
 }
 
 uint64_t

@@ -82,6 +82,8 @@ struct astats {
 
 struct worker;
 struct acceptor;
+struct modreg;
+struct pool_runner;
 
 struct server {
 	const char *cfg_path;
@@ -94,6 +96,8 @@ struct server {
 	unsigned nworkers;
 	struct acceptor *acc;
 	struct srclimit *src; /* connections per client address */
+	struct modreg *mods;        /* the dispatch table; read-only */
+	struct pool_runner *runner; /* SD_BLOCKING handlers; may be NULL */
 	size_t tls_listeners; /* how many listeners serve TLS */
 
 	int conns_current; /* atomic */
@@ -127,6 +131,7 @@ uint64_t now_real_ns(void);
 /* STATS and INFO text (proto_ctx callbacks; arg is the struct server). */
 size_t server_stats_text(void *arg, char *buf, size_t cap);
 size_t server_info_text(void *arg, char *buf, size_t cap);
+size_t server_opcodes_text(void *arg, char *buf, size_t cap);
 uint64_t server_now_ns(void *arg);
 /* Requests answered so far, summed over the workers. */
 uint64_t server_requests_total(const struct server *s);

@@ -488,3 +488,22 @@ const struct conn_io io_tls = {
     .pending = tls_pending,
     .error = tls_error,
 };
+
+int
+tls_conn_subject(void *ctx, char *buf, size_t len)
+{
+	struct tls_conn *t = ctx;
+	X509 *cert;
+
+	if (t == NULL || t->ssl == NULL || len == 0)
+		return -1;
+	cert = SSL_get0_peer_certificate(t->ssl);
+	if (cert == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
+		return -1;
+	if (X509_NAME_oneline(X509_get_subject_name(cert), buf, (int)len) ==
+	    NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}

@@ -58,6 +58,11 @@ void *tls_conn_new(struct tls_ctx *t, int fd);
  * OpenSSL wrote reaches the client before a reset could destroy it.
  */
 void tls_conn_free(void *ctx);
+/*
+ * The subject of the client certificate, when one was presented and
+ * verified ("/CN=alice"); 0, or -1 when there is none.
+ */
+int tls_conn_subject(void *ctx, char *buf, size_t len);
 
 /* The TLS transport (io.h). */
 extern const struct conn_io io_tls;

@@ -74,8 +74,8 @@ static void conn_close(struct worker *w, struct conn *c);
 static int
 reading(const struct conn *c)
 {
-	return !(c->flags &
-		   (CONN_EOF | CONN_DRAIN | CONN_THROTTLED | CONN_CLOSE)) ||
+	return !(c->flags & (CONN_EOF | CONN_DRAIN | CONN_THROTTLED |
+			       CONN_CLOSE | CONN_HELD)) ||
 	    (c->flags & CONN_LINGER);
 }
 
@@ -226,7 +226,9 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 	unsigned budget = REQ_BUDGET;
 	struct proto_req req;
 	enum proto_status st, sent;
+	const struct op *op;
 	uint8_t *p;
+	int queued;
 
 	*more = 0;
 	while (off < len) {
@@ -238,17 +240,32 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			*more = 1;
 			break;
 		}
+		if (dispatch_inflight(c) >= w->sc->c.max_inflight) {
+			/* Reading resumes when an answer goes out. */
+			c->flags |= CONN_HELD;
+			*more = 1;
+			break;
+		}
 		budget--;
+		op = st == PROTO_OK ? &w->srv->mods->ops[req.opcode] : NULL;
+		if (op != NULL && op->kind >= OP_SYNC) {
+			if (dispatch_request(w, c, &req, op) != 0)
+				goto nomem;
+			STAT_ADD(w->st.requests, 1);
+			off += used;
+			continue;
+		}
 		need = st == PROTO_OK ? proto_resp_bound(&req)
 				      : PROTO_FRAME_MIN + PROTO_TEXT_MAX;
-		if ((p = out_room(w, c, need)) == NULL) {
-			log_warnx("connection %d: out of memory for a %lu-byte "
-				  "answer; closing it",
-			    c->fd, (unsigned long)need);
-			c->flags |= CONN_CLOSE;
-			return len;
-		}
-		if (st == PROTO_OK) {
+		queued = dispatch_queued(c);
+		p = queued ? dispatch_slot(w, c, need) : out_room(w, c, need);
+		if (p == NULL)
+			goto nomem;
+		if (op != NULL && op->kind == OP_PUSH) {
+			STAT_ADD(w->st.bad_request, 1);
+			n = proto_error(&req, PROTO_BAD_REQUEST,
+			    "opcode is server-to-client only (push)", p, need);
+		} else if (st == PROTO_OK) {
 			n = proto_handle(&req, &w->pctx, p, need, &sent);
 			if (sent == PROTO_UNKNOWN_OPCODE)
 				STAT_ADD(w->st.unknown_opcode, 1);
@@ -258,7 +275,10 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			n = decode_error(
 			    w, &req, st, used, data + off, p, need);
 		}
-		out_commit(w, c, n);
+		if (queued)
+			dispatch_slot_commit(w, c, n);
+		else
+			out_commit(w, c, n);
 		STAT_ADD(w->st.requests, 1);
 		if (st == PROTO_TOO_LARGE) {
 			/* The stream cannot be resynchronised: answer, close.
@@ -269,6 +289,11 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 		off += used;
 	}
 	return off;
+nomem:
+	log_warnx("connection %d: out of memory for an answer; closing it",
+	    c->fd);
+	c->flags |= CONN_CLOSE;
+	return len;
 }
 
 /* Write pending output.  Returns -1 if the connection died. */
@@ -384,6 +409,8 @@ settle(struct worker *w, struct conn *c, int more, int consumed_any)
 		clist_remove(&w->wr, c, OFF(l_wr));
 		c->flags &= ~(uint32_t)CONN_IN_WR;
 	}
+	if (c->ext != NULL)
+		STAT_SET(c->ext->out_pending, c->out_len);
 	/* Back-pressure: stop reading while the peer does not read. */
 	if (c->out_len >= OUT_HIGH) {
 		if (!(c->flags & CONN_THROTTLED))
@@ -408,11 +435,12 @@ settle(struct worker *w, struct conn *c, int more, int consumed_any)
 		c->flags &= ~(uint32_t)CONN_IN_RD;
 	}
 	/* More complete frames and room to answer them: another turn. */
-	if (more && c->out_len < OUT_HIGH && !(c->flags & CONN_READY)) {
+	if (more && c->out_len < OUT_HIGH &&
+	    !(c->flags & (CONN_READY | CONN_HELD))) {
 		clist_push_tail(&w->ready, c, OFF(l_rdy));
 		c->flags |= CONN_READY;
 	}
-	if (c->out_len == 0 && !more) {
+	if (c->out_len == 0 && !more && !dispatch_busy(c)) {
 		if (c->flags & (CONN_CLOSE | CONN_DRAIN))
 			return begin_linger(w, c);
 		if (c->flags & CONN_EOF) {
@@ -507,6 +535,7 @@ nomem:
 static void
 conn_close(struct worker *w, struct conn *c)
 {
+	dispatch_conn_close(w, c);
 	clist_remove(&w->all, c, OFF(l_all));
 	if (c->flags & CONN_IN_RD)
 		clist_remove(&w->rd, c, OFF(l_rd));
@@ -802,7 +831,7 @@ expire_idle(struct worker *w, const struct cfg *cf, uint64_t *next)
 		if (((c->flags & CONN_IN_RD) && cf->read_ms > 0) ||
 		    ((c->flags & CONN_IN_WR) && cf->write_ms > 0) ||
 		    ((c->flags & CONN_IN_HS) && cf->handshake_ms > 0) ||
-		    (c->flags & CONN_IN_LG)) {
+		    (c->flags & CONN_IN_LG) || dispatch_busy(c)) {
 			c->t_active = w->now;
 			clist_remove(&w->all, c, OFF(l_all));
 			clist_push_tail(&w->all, c, OFF(l_all));
@@ -830,6 +859,7 @@ expire(struct worker *w)
 	expire_list(w, &w->hs, OFF(t_read), cf->handshake_ms,
 	    &w->st.tls_handshake_timeouts, &next);
 	expire_idle(w, cf, &next);
+	dispatch_expire(w, &next);
 	if (w->draining && w->drain_deadline != 0) {
 		if (w->now >= w->drain_deadline) {
 			while ((c = w->all.head) != NULL) {
@@ -876,6 +906,7 @@ worker_init(struct worker *w, struct server *srv)
 	 * the worker's own thread: clients accepted first could otherwise
 	 * take the last descriptor under a low RLIMIT_NOFILE.
 	 */
+	w->inbox.efd = -1;
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -1;
 	w->rbuf = malloc(RBUF_SIZE);
@@ -889,7 +920,13 @@ worker_init(struct worker *w, struct server *srv)
 	w->pctx.now_ns = server_now_ns;
 	w->pctx.info = server_info_text;
 	w->pctx.stats = server_stats_text;
+	w->pctx.opcodes = server_opcodes_text;
 	w->pctx.arg = srv;
+	w->index = (unsigned)(w - srv->workers);
+	if (dispatch_worker_init(w) != 0) {
+		worker_fini(w);
+		return -1;
+	}
 	return 0;
 }
 
@@ -902,6 +939,8 @@ worker_fini(struct worker *w)
 	free(w->rbuf);
 	free(w->obuf);
 	w->rbuf = w->obuf = NULL;
+	if (w->inbox.efd != -1)
+		dispatch_worker_fini(w);
 }
 
 void
@@ -923,10 +962,14 @@ worker_main(struct pool_worker *pw, void *arg)
 	ev.data.ptr = NULL; /* the pool's eventfd */
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, pool_worker_fd(pw), &ev) == -1)
 		fatal("worker %u: epoll_ctl", pool_worker_index(pw));
+	ev.data.ptr = &w->inbox;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->inbox.efd, &ev) == -1)
+		fatal("worker %u: epoll_ctl", pool_worker_index(pw));
+	dispatch_set_thread(w);
 
 	for (;;) {
 		timeout = expire(w);
-		if (w->ready.head != NULL)
+		if (w->ready.head != NULL || dispatch_local_pending(w))
 			timeout = 0;
 		if (w->draining && w->all.head == NULL)
 			break;
@@ -938,6 +981,8 @@ worker_main(struct pool_worker *pw, void *arg)
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				take_new(w);
+			else if (evs[i].data.ptr == &w->inbox)
+				dispatch_inbox(w);
 			else
 				on_event(w, evs[i].data.ptr, evs[i].events);
 		}
@@ -956,6 +1001,9 @@ worker_main(struct pool_worker *pw, void *arg)
 			c->flags &= ~(uint32_t)CONN_READY;
 			serve_buffered(w, c);
 		}
+		/* Replies that handlers made on this thread. */
+		if (dispatch_local_pending(w))
+			dispatch_inbox(w);
 		if (!w->draining && pool_worker_stopping(pw))
 			start_drain(w);
 		else if (w->draining)
@@ -963,4 +1011,29 @@ worker_main(struct pool_worker *pw, void *arg)
 	}
 	server_cfg_put(w->sc);
 	w->sc = NULL;
+}
+
+/* The output path, for dispatch.c (worker.h). */
+uint8_t *
+worker_out_room(struct worker *w, struct conn *c, size_t need)
+{
+	return out_room(w, c, need);
+}
+
+void
+worker_out_commit(struct worker *w, struct conn *c, size_t n)
+{
+	out_commit(w, c, n);
+}
+
+int
+worker_settle(struct worker *w, struct conn *c)
+{
+	return settle(w, c, 0, 0) == CLOSED ? WORKER_CLOSED : 0;
+}
+
+int
+worker_serve_buffered(struct worker *w, struct conn *c)
+{
+	return serve_buffered(w, c) == CLOSED ? WORKER_CLOSED : 0;
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "dispatch.h"
+#include "inbox.h"
 #include "log.h"
 #include "pool.h"
 #include "proto.h"
@@ -40,7 +42,34 @@ struct worker {
 	uint64_t drain_deadline;     /* 0: none */
 	struct log_ratelimit rl_tls; /* handshake failures */
 	struct wstats st;
+
+	/* Modules (dispatch.h). */
+	unsigned index;
+	struct inbox inbox;
+	struct inbox_msg *local_head, *local_tail; /* replies made here */
+	struct sd_req *hto_head, *hto_tail; /* pending, by t_start */
+	struct sd_req sreq;                 /* the SD_SYNC request */
+	struct sd_req *slot; /* dispatch_slot() until its commit */
+	pthread_mutex_t ids_mu; /* the id table: written here, read by push */
+	struct conn_ext **ids;
+	size_t ids_mask, nids;
+	uint64_t next_id;
+	int oom; /* a reply made in serve() ran out of memory */
+	struct log_ratelimit rl_slow;
+	struct hstats hst;
 };
+
+/*
+ * For dispatch.c: the worker's output path.  worker_out_room/commit add
+ * to c's pending output (the scratch buffer when nothing is pending);
+ * worker_settle flushes and re-arms c, worker_serve_buffered serves what
+ * c has buffered first.  Both return 0 or WORKER_CLOSED (c is gone).
+ */
+#define WORKER_CLOSED (-2)
+uint8_t *worker_out_room(struct worker *w, struct conn *c, size_t need);
+void worker_out_commit(struct worker *w, struct conn *c, size_t n);
+int worker_settle(struct worker *w, struct conn *c);
+int worker_serve_buffered(struct worker *w, struct conn *c);
 
 /*
  * Allocate the workers' state and epoll sets (before the pool and the

@@ -90,7 +90,7 @@ struct fake {
 	enum ctx_mode mode;
 	int fill;
 	uint64_t requests;
-	char text[PROTO_TEXT_MAX]; /* what the last callback wrote */
+	char text[PROTO_LIST_MAX]; /* what the last callback wrote */
 	size_t text_len;
 };
 
@@ -152,6 +152,12 @@ fake_stats(void *arg, char *buf, size_t cap)
 	return fake_text(arg, "stats", buf, cap);
 }
 
+static size_t
+fake_opcodes(void *arg, char *buf, size_t cap)
+{
+	return fake_text(arg, "opcodes", buf, cap);
+}
+
 /* The status docs/protocol.md requires for a request decoded as st. */
 static uint16_t
 expected_status(
@@ -168,6 +174,7 @@ expected_status(
 		return PROTO_OK;
 	case PROTO_OP_INFO:
 	case PROTO_OP_STATS:
+	case PROTO_OP_OPCODES:
 		if (req->payload_len != 0)
 			return PROTO_BAD_REQUEST;
 		if (!have_ctx || f->mode == CTX_OVERRUN)
@@ -227,7 +234,10 @@ check_ok_payload(const struct proto_resp *r, const struct proto_req *req,
 		break;
 	case PROTO_OP_INFO:
 	case PROTO_OP_STATS:
-		FUZZ_CHECK(r->payload_len <= PROTO_TEXT_MAX);
+	case PROTO_OP_OPCODES:
+		FUZZ_CHECK(r->payload_len <= (req->opcode == PROTO_OP_INFO
+						     ? PROTO_TEXT_MAX
+						     : PROTO_LIST_MAX));
 		FUZZ_CHECK(r->payload_len == f->text_len);
 		FUZZ_CHECK(r->payload_len == 0 ||
 		    memcmp(r->payload, f->text, r->payload_len) == 0);
@@ -260,7 +270,8 @@ check_response(const uint8_t *out, size_t n, size_t cap, enum proto_status st,
 	FUZZ_CHECK(n <= cap);
 	/* An overrunning INFO/STATS callback writes what it likes. */
 	if (f->mode != CTX_OVERRUN ||
-	    (req->opcode != PROTO_OP_INFO && req->opcode != PROTO_OP_STATS))
+	    (req->opcode != PROTO_OP_INFO && req->opcode != PROTO_OP_STATS &&
+		req->opcode != PROTO_OP_OPCODES))
 		for (i = n; i < cap; i++)
 			FUZZ_CHECK(out[i] == CANARY);
 
@@ -271,7 +282,7 @@ check_response(const uint8_t *out, size_t n, size_t cap, enum proto_status st,
 	FUZZ_CHECK(r.request_id == req->request_id);
 	if (req_len < PROTO_FRAME_MIN)
 		FUZZ_CHECK(r.request_id == 0); /* short header or TOO_LARGE */
-	FUZZ_CHECK(r.status <= PROTO_DENIED);
+	FUZZ_CHECK(r.status <= PROTO_NOT_SUBSCRIBED);
 	FUZZ_CHECK(r.status == sent);
 	FUZZ_CHECK(r.status == expected_status(st, req, f));
 
@@ -339,7 +350,7 @@ check_frame(const uint8_t *p, size_t n)
 
 	FUZZ_CHECK(proto_decode_resp(p, n, SIZE_MAX, &r, &used) == PROTO_OK);
 	FUZZ_CHECK(used == n);
-	FUZZ_CHECK(r.status <= PROTO_DENIED);
+	FUZZ_CHECK(r.status <= PROTO_NOT_SUBSCRIBED);
 }
 
 /*
@@ -359,7 +370,8 @@ probe_tight(enum proto_status st, const struct proto_req *req,
 	int text;
 
 	text = st == PROTO_OK &&
-	    (req->opcode == PROTO_OP_INFO || req->opcode == PROTO_OP_STATS);
+	    (req->opcode == PROTO_OP_INFO || req->opcode == PROTO_OP_STATS ||
+		req->opcode == PROTO_OP_OPCODES);
 	for (i = 0; i < NITEMS(caps); i++) {
 		if ((c = caps[i]) > n || (i > 0 && c == n))
 			continue;
@@ -563,6 +575,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ctx.now_ns = fake_now;
 		ctx.info = fake_info;
 		ctx.stats = fake_stats;
+		ctx.opcodes = fake_opcodes;
 	}
 
 	cap = len / PROTO_LEN_SIZE + 1;

@@ -167,11 +167,25 @@ put_hdr(uint8_t *out, const struct proto_req *req, size_t plen)
 	proto_put_u32(out + 8, req->request_id);
 }
 
-/* INFO and STATS: the callback writes the text straight into out. */
+/* The largest text answer the opcode gives. */
+static size_t
+text_max(uint8_t opcode)
+{
+	return opcode == PROTO_OP_STATS || opcode == PROTO_OP_OPCODES
+	    ? PROTO_LIST_MAX
+	    : PROTO_TEXT_MAX;
+}
+
+/* INFO, STATS, OPCODES: the callback writes the text straight into out. */
 static size_t
 handle_text(const struct proto_req *req, size_t (*fn)(void *, char *, size_t),
     void *arg, uint8_t *out, size_t cap, enum proto_status *status)
 {
+	static const char *const overran[] = {
+	    [PROTO_OP_INFO] = "INFO source overran its buffer",
+	    [PROTO_OP_STATS] = "STATS source overran its buffer",
+	    [PROTO_OP_OPCODES] = "OPCODES source overran its buffer",
+	};
 	size_t room, n;
 
 	if (cap < PROTO_FRAME_MIN) {
@@ -180,15 +194,12 @@ handle_text(const struct proto_req *req, size_t (*fn)(void *, char *, size_t),
 		return proto_resp_bound(req);
 	}
 	room = cap - PROTO_FRAME_MIN;
-	if (room > PROTO_TEXT_MAX)
-		room = PROTO_TEXT_MAX;
+	if (room > text_max(req->opcode))
+		room = text_max(req->opcode);
 	n = fn(arg, (char *)(out + PROTO_FRAME_MIN), room);
 	if (n > room)
-		return fail(req, PROTO_INTERNAL,
-		    req->opcode == PROTO_OP_INFO
-			? "INFO source overran its buffer"
-			: "STATS source overran its buffer",
-		    out, cap, status);
+		return fail(req, PROTO_INTERNAL, overran[req->opcode], out,
+		    cap, status);
 	put_hdr(out, req, n);
 	if (status != NULL)
 		*status = PROTO_OK;
@@ -217,8 +228,9 @@ proto_resp_bound(const struct proto_req *req)
 {
 	size_t body;
 
-	body = req->payload_len > PROTO_TEXT_MAX ? req->payload_len
-						 : PROTO_TEXT_MAX;
+	body = req->payload_len > text_max(req->opcode)
+	    ? req->payload_len
+	    : text_max(req->opcode);
 	if (body > SIZE_MAX - PROTO_FRAME_MIN)
 		return SIZE_MAX;
 	return PROTO_FRAME_MIN + body;
@@ -284,8 +296,18 @@ proto_handle(const struct proto_req *req, const struct proto_ctx *ctx,
 			return fail(req, PROTO_INTERNAL, "TIME not available",
 			    out, cap, status);
 		return handle_time(req, ctx, out, cap, status);
+	case PROTO_OP_OPCODES:
+		if (req->payload_len != 0) {
+			nopayload = "OPCODES takes no payload";
+			break;
+		}
+		if (ctx == NULL || ctx->opcodes == NULL)
+			return fail(req, PROTO_INTERNAL,
+			    "OPCODES not available", out, cap, status);
+		return handle_text(
+		    req, ctx->opcodes, ctx->arg, out, cap, status);
 	default:
-		/* 0x05-0x7f unassigned; 0x80-0xff: no module is loaded. */
+		/* 0x06-0x7f unassigned; 0x80-0xff: no module serves it. */
 		return unknown_opcode(req, out, cap, status);
 	}
 	return fail(req, PROTO_BAD_REQUEST, nopayload, out, cap, status);

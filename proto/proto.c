@@ -22,6 +22,12 @@ static const char *const status_names[] = {
     [PROTO_INTERNAL] = "INTERNAL",
     [PROTO_UNSUPPORTED_VERSION] = "UNSUPPORTED_VERSION",
     [PROTO_DENIED] = "DENIED",
+    [PROTO_TIMEOUT] = "TIMEOUT",
+    [PROTO_OVERLOADED] = "OVERLOADED",
+    [PROTO_INVALID_TOPIC] = "INVALID_TOPIC",
+    [PROTO_FORBIDDEN] = "FORBIDDEN",
+    [PROTO_LIMIT_EXCEEDED] = "LIMIT_EXCEEDED",
+    [PROTO_NOT_SUBSCRIBED] = "NOT_SUBSCRIBED",
 };
 
 static const char *const opcode_names[] = {
@@ -30,6 +36,7 @@ static const char *const opcode_names[] = {
     [PROTO_OP_INFO] = "info",
     [PROTO_OP_STATS] = "stats",
     [PROTO_OP_TIME] = "time",
+    [PROTO_OP_OPCODES] = "opcodes",
 };
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -25,7 +25,10 @@
 #define PROTO_LEN_SIZE    4 /* the length prefix */
 #define PROTO_HDR_SIZE    8 /* version, opcode, flags/status, request_id */
 #define PROTO_FRAME_MIN   (PROTO_LEN_SIZE + PROTO_HDR_SIZE)
-#define PROTO_TEXT_MAX    4096 /* bound on INFO/STATS/error payloads */
+#define PROTO_TEXT_MAX    4096 /* bound on INFO and error payloads */
+#define PROTO_MINOR       1    /* protocol v1.1: INFO protocol_minor */
+/* Bound on STATS and OPCODES payloads (256 opcodes of 75 bytes fit). */
+#define PROTO_LIST_MAX 32768
 #define PROTO_DEFAULT_MAX 1048576
 
 enum proto_opcode {
@@ -34,6 +37,7 @@ enum proto_opcode {
 	PROTO_OP_INFO = 0x02,
 	PROTO_OP_STATS = 0x03,
 	PROTO_OP_TIME = 0x04,
+	PROTO_OP_OPCODES = 0x05, /* v1.1: the opcodes served, one per line */
 	PROTO_OP_MODULE_FIRST = 0x80, /* 0x80-0xff: loadable modules */
 };
 
@@ -46,6 +50,13 @@ enum proto_status {
 	PROTO_INTERNAL = 5,
 	PROTO_UNSUPPORTED_VERSION = 6,
 	PROTO_DENIED = 7,
+	/* Protocol v1.1; the connection stays open for all of them. */
+	PROTO_TIMEOUT = 8,        /* a handler did not answer in time */
+	PROTO_OVERLOADED = 9,     /* the blocking-handler queue is full */
+	PROTO_INVALID_TOPIC = 10, /* pub/sub topic or filter syntax */
+	PROTO_FORBIDDEN = 11,     /* pub/sub permissions */
+	PROTO_LIMIT_EXCEEDED = 12,
+	PROTO_NOT_SUBSCRIBED = 13,
 	/* Decoder results, never sent on the wire. */
 	PROTO_AGAIN = 0x100, /* more bytes are needed */
 };
@@ -156,6 +167,8 @@ struct proto_ctx {
 	uint64_t (*now_ns)(void *arg); /* wall clock, ns since the epoch */
 	size_t (*info)(void *arg, char *buf, size_t cap);
 	size_t (*stats)(void *arg, char *buf, size_t cap);
+	/* OPCODES: "0xNN name[ push]\n" lines, at most PROTO_LIST_MAX. */
+	size_t (*opcodes)(void *arg, char *buf, size_t cap);
 	void *arg;
 };
 

@@ -557,10 +557,12 @@ test_command_line(void **state)
 	assert_non_null(r);
 	run_socketd(r, "-V", NULL, NULL);
 	assert_int_equal(r->status, 0);
-	assert_string_equal(r->out, "socketd " SOCKETD_VERSION "\n");
+	assert_string_equal(
+	    r->out, "socketd " SOCKETD_VERSION "\nmodule ABI 1.0\n");
 	run_socketd(r, "--version", NULL, NULL);
 	assert_int_equal(r->status, 0);
-	assert_string_equal(r->out, "socketd " SOCKETD_VERSION "\n");
+	assert_string_equal(
+	    r->out, "socketd " SOCKETD_VERSION "\nmodule ABI 1.0\n");
 	run_socketd(r, "-h", NULL, NULL);
 	assert_int_equal(r->status, 0);
 	assert_non_null(strstr(r->out, "usage: socketd"));

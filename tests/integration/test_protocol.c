@@ -226,7 +226,7 @@ test_time(void **state)
 static void
 test_unknown_opcode(void **state)
 {
-	static const uint8_t ops[] = {0x05, 0x80, 0xff};
+	static const uint8_t ops[] = {0x06, 0x7f, 0x80, 0xff};
 	struct h_daemon *d = h_start(T(state), NULL);
 	int fd = h_raw(T(state), d);
 	struct h_frame f;
@@ -243,7 +243,7 @@ test_unknown_opcode(void **state)
 		h_frame_free(&f);
 		h_raw_ping(fd, 200 + (uint32_t)i);
 	}
-	assert_int_equal(h_stat_of(T(state), d, "errors_unknown_opcode"), 3);
+	assert_int_equal(h_stat_of(T(state), d, "errors_unknown_opcode"), 4);
 }
 
 static void

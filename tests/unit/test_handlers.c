@@ -165,6 +165,7 @@ fake_ctx(struct proto_ctx *ctx, struct fake *f)
 	ctx->now_ns = fake_now;
 	ctx->info = fake_info;
 	ctx->stats = fake_stats;
+	ctx->opcodes = fake_stats;
 	ctx->arg = f;
 	return ctx;
 }
@@ -335,7 +336,7 @@ test_stats_fake_callback(void **state)
 	handle(fake_ctx(&ctx, &f), PROTO_OP_STATS, 11, NULL, 0, PROTO_OK, &o,
 	    &resp);
 	assert_int_equal(f.text_calls, 1);
-	assert_int_equal(f.info_cap, PROTO_TEXT_MAX);
+	assert_int_equal(f.info_cap, PROTO_LIST_MAX);
 	assert_payload_str(&resp, "requests_total 12345\nconnections 0\n");
 	out_free(&o);
 }
@@ -379,6 +380,7 @@ test_payload_on_no_payload_op(void **state)
 	    {PROTO_OP_INFO, "INFO takes no payload"},
 	    {PROTO_OP_STATS, "STATS takes no payload"},
 	    {PROTO_OP_TIME, "TIME takes no payload"},
+	    {PROTO_OP_OPCODES, "OPCODES takes no payload"},
 	};
 	struct proto_ctx ctx;
 	struct fake f;
@@ -406,7 +408,7 @@ test_unknown_opcodes(void **state)
 		uint8_t op;
 		const char *msg;
 	} cases[] = {
-	    {0x05, "unknown opcode 0x05"},
+	    {0x06, "unknown opcode 0x06"},
 	    {0x7f, "unknown opcode 0x7f"},
 	    {0x80, "unknown opcode 0x80"},
 	    {0xff, "unknown opcode 0xff"},
@@ -442,6 +444,7 @@ test_null_callbacks_internal(void **state)
 	    {PROTO_OP_INFO, "INFO not available"},
 	    {PROTO_OP_STATS, "STATS not available"},
 	    {PROTO_OP_TIME, "TIME not available"},
+	    {PROTO_OP_OPCODES, "OPCODES not available"},
 	};
 	struct proto_ctx ctx;
 	struct outbuf o;
@@ -472,12 +475,32 @@ test_callback_overrun_internal(void **state)
 
 	(void)state;
 	fake_ctx(&ctx, &f);
-	f.overrun = PROTO_TEXT_MAX;
+	f.overrun = PROTO_LIST_MAX;
 	handle(&ctx, PROTO_OP_INFO, 50, NULL, 0, PROTO_INTERNAL, &o, &resp);
 	assert_payload_str(&resp, "INFO source overran its buffer");
 	out_free(&o);
 	handle(&ctx, PROTO_OP_STATS, 51, NULL, 0, PROTO_INTERNAL, &o, &resp);
 	assert_payload_str(&resp, "STATS source overran its buffer");
+	out_free(&o);
+	handle(&ctx, PROTO_OP_OPCODES, 52, NULL, 0, PROTO_INTERNAL, &o, &resp);
+	assert_payload_str(&resp, "OPCODES source overran its buffer");
+	out_free(&o);
+}
+
+static void
+test_opcodes_text_from_callback(void **state)
+{
+	struct proto_ctx ctx;
+	struct fake f;
+	struct outbuf o;
+	struct proto_resp resp;
+
+	(void)state;
+	handle(fake_ctx(&ctx, &f), PROTO_OP_OPCODES, 12, NULL, 0, PROTO_OK,
+	    &o, &resp);
+	assert_int_equal(f.text_calls, 1);
+	assert_int_equal(f.info_cap, PROTO_LIST_MAX);
+	assert_payload_str(&resp, "requests_total 12345\nconnections 0\n");
 	out_free(&o);
 }
 
@@ -794,6 +817,7 @@ main(void)
 	    cmocka_unit_test(test_unknown_opcodes),
 	    cmocka_unit_test(test_null_callbacks_internal),
 	    cmocka_unit_test(test_callback_overrun_internal),
+	    cmocka_unit_test(test_opcodes_text_from_callback),
 	    cmocka_unit_test(test_handle_rechecks_version_and_flags),
 	    cmocka_unit_test(test_handle_short_cap_writes_nothing),
 	    cmocka_unit_test(test_resp_bound),

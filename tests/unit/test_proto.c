@@ -509,7 +509,11 @@ test_status_names(void **state)
 	    proto_status_str(PROTO_UNSUPPORTED_VERSION), "UNSUPPORTED_VERSION");
 	assert_string_equal(proto_status_str(PROTO_DENIED), "DENIED");
 	assert_string_equal(proto_status_str(PROTO_AGAIN), "AGAIN");
-	assert_string_equal(proto_status_str(8), "UNKNOWN_STATUS");
+	assert_string_equal(proto_status_str(PROTO_TIMEOUT), "TIMEOUT");
+	assert_string_equal(proto_status_str(PROTO_OVERLOADED), "OVERLOADED");
+	assert_string_equal(
+	    proto_status_str(PROTO_NOT_SUBSCRIBED), "NOT_SUBSCRIBED");
+	assert_string_equal(proto_status_str(14), "UNKNOWN_STATUS");
 	assert_string_equal(proto_status_str(0xffff), "UNKNOWN_STATUS");
 	assert_string_equal(proto_status_str(~0u), "UNKNOWN_STATUS");
 }
@@ -525,7 +529,8 @@ test_opcode_names(void **state)
 	assert_string_equal(proto_opcode_str(PROTO_OP_INFO), "info");
 	assert_string_equal(proto_opcode_str(PROTO_OP_STATS), "stats");
 	assert_string_equal(proto_opcode_str(PROTO_OP_TIME), "time");
-	for (op = 0x05; op <= 0x1ff; op++)
+	assert_string_equal(proto_opcode_str(PROTO_OP_OPCODES), "opcodes");
+	for (op = 0x06; op <= 0x1ff; op++)
 		assert_null(proto_opcode_str(op));
 	assert_null(proto_opcode_str(~0u));
 }
