@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "opnames.h"
 #include "hist.h"
 #include "proto.h"
 #include "sdclient.h"
@@ -268,17 +269,6 @@ peek(_Atomic uint64_t *a)
 	return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-static const char *
-op_name(uint8_t opcode)
-{
-	size_t i;
-
-	for (i = 0; i < NOPS; i++)
-		if (ops[i].opcode == opcode)
-			return ops[i].name;
-	return "?";
-}
-
 /* ---------------------------------------------------------------- */
 /* Options */
 
@@ -321,8 +311,12 @@ bench_usage(FILE *f)
 	    "loop, 1 to %u\n"
 	    "                          (default 1; at most one per "
 	    "connection)\n"
-	    "      --op OP             ping, echo, time, info or stats "
+	    "      --op OP             ping, echo, time, info, stats, or a "
+	    "handler by name\n"
+	    "                          (hello.upper) or opcode (0x80) "
 	    "(default ping)\n"
+	    "      --payload TEXT      the request payload (echo and "
+	    "handlers)\n"
 	    "      --size BYTES        echo payload, 0 to %u (default %u; "
 	    "echo only)\n"
 	    "      --warmup SECONDS    run this long unmeasured first, 0 "
@@ -416,6 +410,7 @@ parse_port(const char *s, char *out, size_t len)
 enum {
 	OPT_OP = 256,
 	OPT_SIZE,
+	OPT_PAYLOAD,
 	OPT_WARMUP,
 	OPT_JSON,
 	OPT_TLS,
@@ -441,6 +436,7 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	    {"threads", required_argument, NULL, 't'},
 	    {"op", required_argument, NULL, OPT_OP},
 	    {"size", required_argument, NULL, OPT_SIZE},
+	    {"payload", required_argument, NULL, OPT_PAYLOAD},
 	    {"warmup", required_argument, NULL, OPT_WARMUP},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"tls", no_argument, NULL, OPT_TLS},
@@ -454,6 +450,8 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	uint64_t v;
 	size_t i;
 	int ch, have_n = 0, have_d = 0, have_size = 0, have_warmup = 0;
+	int have_payload = 0;
+	uint8_t num;
 
 	memset(o, 0, sizeof(*o));
 	o->host = host;
@@ -465,6 +463,7 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	o->threads = 1;
 	o->opcode = PROTO_OP_PING;
 	o->size = BENCH_DEFAULT_SIZE;
+	(void)snprintf(o->op_label, sizeof(o->op_label), "ping");
 
 	/*
 	 * A second getopt pass over other arguments: optind 0 makes glibc
@@ -555,14 +554,38 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 			for (i = 0; i < NOPS; i++)
 				if (strcmp(optarg, ops[i].name) == 0)
 					break;
-			if (i == NOPS) {
+			o->op_name = NULL;
+			o->module = 0;
+			if (i < NOPS) {
+				o->opcode = ops[i].opcode;
+			} else if (opnames_number(optarg, &num) == 1) {
+				o->opcode = num;
+				o->module = 1;
+			} else if (opnames_number(optarg, &num) == 0 &&
+			    *optarg != '\0' && strlen(optarg) < 65) {
+				o->op_name = optarg; /* resolved later */
+				o->module = 1;
+			} else {
 				fmt_err(err, errlen,
 				    "bad operation '%s': expected ping, "
-				    "echo, time, info or stats",
+				    "echo, time, info, stats, a handler's "
+				    "name or 0xNN",
 				    optarg);
 				return -1;
 			}
-			o->opcode = ops[i].opcode;
+			(void)snprintf(o->op_label, sizeof(o->op_label), "%s",
+			    optarg);
+			break;
+		case OPT_PAYLOAD:
+			if (strlen(optarg) > BENCH_SIZE_MAX) {
+				fmt_err(err, errlen,
+				    "--payload of %zu bytes: at most %u",
+				    strlen(optarg), BENCH_SIZE_MAX);
+				return -1;
+			}
+			o->payload = (const uint8_t *)optarg;
+			o->size = strlen(optarg);
+			have_payload = 1;
 			break;
 		case OPT_SIZE:
 			if (parse_count(optarg, 0, BENCH_SIZE_MAX, &v) == -1) {
@@ -649,7 +672,18 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 		    "other");
 		return -1;
 	}
-	if (o->opcode != PROTO_OP_ECHO) {
+	if (have_payload && have_size) {
+		fmt_err(err, errlen, "--payload and --size exclude each other");
+		return -1;
+	}
+	if (have_payload && !o->module && o->opcode != PROTO_OP_ECHO) {
+		fmt_err(err, errlen,
+		    "--payload applies to --op echo and module handlers only");
+		return -1;
+	}
+	if (o->module && !have_payload)
+		o->size = 0;
+	if (o->opcode != PROTO_OP_ECHO && !o->module) {
 		if (have_size) {
 			fmt_err(
 			    err, errlen, "--size applies to --op echo only");
@@ -905,6 +939,8 @@ check_answer(const struct bench *b, const struct bconn *c,
 		    r->request_id, (unsigned)r->opcode, (unsigned)o->opcode);
 		return E_OPCODE;
 	}
+	if (o->module)
+		return -1; /* a handler's answer is its own business */
 	switch (o->opcode) {
 	case PROTO_OP_ECHO:
 		if (r->payload_len != o->size) {
@@ -947,7 +983,7 @@ check_answer(const struct bench *b, const struct bconn *c,
 		if (r->payload_len == 0) {
 			fmt_err(msg, len,
 			    "request_id %" PRIu32 ": empty %s answer",
-			    r->request_id, op_name(o->opcode));
+			    r->request_id, o->op_label);
 			return E_PAYLOAD;
 		}
 		break;
@@ -1596,7 +1632,9 @@ conn_init(
 	c->idx = idx;
 	c->next_id = 1;
 	c->expect_id = 1;
-	c->payload = b->pattern != NULL ? b->pattern + idx % 251u : NULL;
+	c->payload = o->payload != NULL ? o->payload
+	    : b->pattern != NULL	    ? b->pattern + idx % 251u
+					    : NULL;
 	c->out_cap = (size_t)o->pipeline * b->frame_len;
 	c->in_cap = b->in_cap;
 	c->ring = calloc(o->pipeline, sizeof(*c->ring));
@@ -1652,7 +1690,7 @@ print_json(const struct bench *b, const struct totals *r)
 		     "\"max\":%.3f,\"mean\":%.3f},"
 		     "\"connect_failures\":%" PRIu64 ","
 		     "\"connections_lost\":%" PRIu64 "}\n",
-	    op_name(o->opcode), o->connections, o->pipeline, b->nthreads,
+	    o->op_label, o->connections, o->pipeline, b->nthreads,
 	    o->size, r->duration_s, r->requests, r->errors, r->rps,
 	    us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
 	    us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)),
@@ -1696,13 +1734,13 @@ print_text(const struct bench *b, const struct totals *r)
 {
 	const struct bench_opts *o = b->o;
 	const struct hist *h = r->hist;
-	char what[64];
+	char what[96];
 
 	if (o->opcode == PROTO_OP_ECHO)
 		(void)snprintf(
 		    what, sizeof(what), "echo of %zu bytes", o->size);
 	else
-		(void)snprintf(what, sizeof(what), "%s", op_name(o->opcode));
+		(void)snprintf(what, sizeof(what), "%s", o->op_label);
 	(void)printf("bench %s port %s: %s, %u connection%s, pipeline %u, "
 		     "%u thread%s\n",
 	    o->host, o->port, what, o->connections,
@@ -1903,7 +1941,7 @@ bench_run(const struct bench_opts *o)
 	for (idx = 0; idx < o->connections; idx++)
 		socks[idx].fd = -1;
 	hist_init(r.hist);
-	if (o->opcode == PROTO_OP_ECHO &&
+	if (o->opcode == PROTO_OP_ECHO && o->payload == NULL &&
 	    (b.pattern = make_pattern(o->size)) == NULL) {
 		complain("out of memory for the echo payload");
 		goto out;
@@ -2066,6 +2104,32 @@ out:
 	return rv;
 }
 
+/* --op NAME: ask the server once, before the run. */
+static int
+resolve_op(struct bench_opts *o)
+{
+	struct sdc_tls *tls = NULL;
+	struct sdc c;
+	char err[SDC_ERRLEN];
+	int rc;
+
+	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, err)) == NULL) {
+		complain("%s", err);
+		return -1;
+	}
+	rc = sdc_connect_tls(&c, o->host, o->port, o->timeout_ms, tls, err);
+	sdc_tls_free(tls);
+	if (rc == -1) {
+		complain("%s", err);
+		return -1;
+	}
+	rc = opnames_resolve(&c, o->op_name, &o->opcode, err);
+	sdc_close(&c);
+	if (rc == -1)
+		complain("%s", err);
+	return rc;
+}
+
 int
 bench_main(const char *host, const char *port, int timeout_ms,
     const struct sdc_tls_opts *tls, int argc, char **argv)
@@ -2097,5 +2161,7 @@ bench_main(const char *host, const char *port, int timeout_ms,
 			o.tls_opts.keyfile = tls->keyfile;
 		}
 	}
+	if (o.op_name != NULL && resolve_op(&o) != 0)
+		return EXIT_CONN;
 	return bench_run(&o);
 }

@@ -47,8 +47,12 @@ struct bench_opts {
 	double duration_s; /* measured seconds when requests is 0 */
 	unsigned pipeline;
 	unsigned threads;
-	uint8_t opcode; /* PROTO_OP_* */
-	size_t size;    /* echo payload bytes; 0 for other ops */
+	uint8_t opcode; /* PROTO_OP_*, or a module's */
+	size_t size;    /* payload bytes (echo, --payload); 0 otherwise */
+	const char *op_name;    /* --op NAME to resolve through OPCODES */
+	const uint8_t *payload; /* --payload TEXT, or NULL */
+	int module;             /* not a built-in: answers are not judged */
+	char op_label[72];      /* for the report: "echo", "hello.upper" */
 	double warmup_s;
 	int json;
 	int help; /* --help: print bench_usage and stop */

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "opnames.h"
 #include "proto.h"
 #include "sdclient.h"
 
@@ -65,6 +66,8 @@ static int cmd_info(const struct opts *, int, char **);
 static int cmd_stats(const struct opts *, int, char **);
 static int cmd_time(const struct opts *, int, char **);
 static int cmd_bench(const struct opts *, int, char **);
+static int cmd_opcodes(const struct opts *, int, char **);
+static int cmd_call(const struct opts *, int, char **);
 
 static const struct cmd cmds[] = {
     {"ping", "", "measure one round trip", 0, 0, cmd_ping},
@@ -72,6 +75,10 @@ static const struct cmd cmds[] = {
     {"info", "", "print the server's information", 0, 0, cmd_info},
     {"stats", "", "print the server's statistics", 0, 0, cmd_stats},
     {"time", "", "print the server's clock (ISO 8601, UTC)", 0, 0, cmd_time},
+    {"opcodes", "", "list the opcodes the server serves", 0, 0,
+	cmd_opcodes},
+    {"call", "NAME [PAYLOAD|-]",
+	"call a handler (NAME or 0xNN); - reads stdin", 1, 2, cmd_call},
     {"bench", "[OPTION...]", "load-test the server (bench --help)", 0, -1,
 	cmd_bench},
 };
@@ -422,6 +429,109 @@ cmd_time(const struct opts *o, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	(void)printf("%s\n", when);
+	return CLI_OK;
+}
+
+static int
+cmd_opcodes(const struct opts *o, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return print_text(o, PROTO_OP_OPCODES);
+}
+
+/* All of standard input, for "call NAME -". */
+static uint8_t *
+read_stdin(size_t *len)
+{
+	uint8_t *buf = NULL, *nb;
+	size_t cap = 0, n;
+
+	*len = 0;
+	for (;;) {
+		if (*len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (cap > SDC_MAX_FRAME_DEFAULT ||
+			    (nb = realloc(buf, cap)) == NULL) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + *len, 1, cap - *len, stdin);
+		*len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		free(buf);
+		return NULL;
+	}
+	return buf != NULL ? buf : malloc(1);
+}
+
+/*
+ * call NAME|0xNN [PAYLOAD | -]: the answer's bytes on stdout as they are;
+ * an error status prints its name and message and exits 1.
+ */
+static int
+cmd_call(const struct opts *o, int argc, char **argv)
+{
+	struct proto_resp resp;
+	struct sdc_tls *tls = NULL;
+	struct sdc c;
+	char err[SDC_ERRLEN];
+	uint8_t op, *in = NULL;
+	const void *payload = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (argc == 2 && strcmp(argv[1], "-") == 0) {
+		if ((in = read_stdin(&len)) == NULL) {
+			complain("cannot read the payload from standard input "
+				 "(at most %u bytes)",
+			    (unsigned)SDC_MAX_FRAME_DEFAULT);
+			return CLI_FAIL;
+		}
+		payload = in;
+	} else if (argc == 2) {
+		payload = argv[1];
+		len = strlen(argv[1]);
+	}
+	if (opnames_number(argv[0], &op) == -1) {
+		free(in);
+		return usage_error(
+		    "bad opcode '%s': expected a name or 0x00 to 0xff",
+		    argv[0]);
+	}
+	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, err)) == NULL) {
+		complain("%s", err);
+		free(in);
+		return CLI_USAGE;
+	}
+	rc = sdc_connect_tls(&c, o->host, o->port, o->timeout_ms, tls, err);
+	sdc_tls_free(tls);
+	if (rc == -1) {
+		complain("%s", err);
+		free(in);
+		return CLI_FAIL;
+	}
+	if (opnames_resolve(&c, argv[0], &op, err) == -1 ||
+	    sdc_call(&c, op, payload, len, &resp, err) == -1) {
+		complain("%s", err);
+		sdc_close(&c);
+		free(in);
+		return CLI_FAIL;
+	}
+	free(in);
+	if (resp.status != PROTO_OK) {
+		server_error(&resp);
+		sdc_close(&c);
+		return CLI_SERVER;
+	}
+	if (resp.payload_len > 0)
+		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
+	sdc_close(&c);
 	return CLI_OK;
 }
 
