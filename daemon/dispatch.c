@@ -30,12 +30,17 @@ dispatch_set_thread(struct worker *w)
 	tl_worker = w;
 }
 
+/*
+ * The coarse clock (a vDSO read, no syscall, a few ms of resolution) is
+ * plenty to catch a handler that holds its worker for DISPATCH_SLOW_MS,
+ * and cheap enough to read around every call.
+ */
 static uint64_t
 mono_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
@@ -224,11 +229,10 @@ frame_status(const uint8_t *f, size_t len)
  * nothing is queued before it, else into a slot.  0 or -1 (no memory).
  */
 static int
-answer_now(struct worker *w, struct conn *c, uint8_t opcode,
+answer_to(struct worker *w, struct conn *c, int queued, uint8_t opcode,
     uint32_t request_id, unsigned status, const void *data, size_t len)
 {
 	size_t need = PROTO_FRAME_MIN + len, n;
-	int queued = dispatch_queued(c);
 	uint8_t *p;
 
 	p = queued ? dispatch_slot(w, c, need) : worker_out_room(w, c, need);
@@ -243,6 +247,14 @@ answer_now(struct worker *w, struct conn *c, uint8_t opcode,
 	if (status != PROTO_OK)
 		STAT_ADD(w->hst.op_errors[opcode], 1);
 	return 0;
+}
+
+static int
+answer_now(struct worker *w, struct conn *c, uint8_t opcode,
+    uint32_t request_id, unsigned status, const void *data, size_t len)
+{
+	return answer_to(w, c, dispatch_queued(c), opcode, request_id, status,
+	    data, len);
 }
 
 static int
@@ -307,8 +319,8 @@ dispatch_request(struct worker *w, struct conn *c,
 	if ((x = ext_get(w, c)) == NULL)
 		return -1;
 	if (op->kind == OP_SYNC) {
+		/* The fields a SYNC request uses; the rest stay zero. */
 		r = &w->sreq;
-		memset(r, 0, sizeof(*r));
 		r->w = w;
 		r->op = op;
 		r->x = x;
@@ -319,6 +331,7 @@ dispatch_request(struct worker *w, struct conn *c,
 		r->max_frame = w->sc->c.max_frame_size;
 		r->payload = req->payload;
 		r->payload_len = req->payload_len;
+		r->replied = 0;
 		r->inline_ = 1;
 		t0 = mono_ns();
 		op->fn(r);
@@ -392,14 +405,14 @@ drain(struct worker *w, struct conn *c)
 			    "timeouts.handler (%.3g s)",
 			    r->op->name, (double)w->sc->c.handler_ms / 1000.0);
 			r->x = NULL; /* the module still holds it */
-			if (answer_now(w, c, r->opcode, r->request_id,
+			if (answer_to(w, c, 0, r->opcode, r->request_id,
 				PROTO_TIMEOUT, msg, strlen(msg)) != 0)
 				goto nomem;
 			continue;
 		}
 		if (r->ans == NULL) {
 			what = "out of memory for the answer";
-			if (answer_now(w, c, r->opcode, r->request_id,
+			if (answer_to(w, c, 0, r->opcode, r->request_id,
 				PROTO_INTERNAL, what, strlen(what)) != 0) {
 				req_free(r);
 				goto nomem;
