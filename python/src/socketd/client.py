@@ -38,6 +38,7 @@ from .errors import (
     ServerError,
     SubscriptionClosed,
     TimeoutError,
+    error_for_status,
 )
 
 __all__ = ["Client", "Pipeline", "Subscription"]
@@ -345,7 +346,7 @@ class Client:
             self._check_open()
             sub = self._subs.get(sub_id)
             if sub is None:
-                raise C.error_for_status(13, f"no subscription {sub_id} on this client")
+                raise error_for_status(13, f"no subscription {sub_id} on this client")
             conn = self._conn
             sub.active = False  # not to be renewed by a reconnect
             if conn is not None and not conn.dead and not conn.draining:
@@ -592,7 +593,7 @@ class Client:
                         n = 0
                         cur = None
                         conn.draining = True
-                    if n:
+                    if n and cur is not None:
                         sent_any = True
                         cur = cur[n:] if n < len(cur) else None
                 if readable:

@@ -80,8 +80,12 @@ class ServerError(Error):
     ) -> None:
         if status is None:
             status = self.STATUS
-        if status < 0 or status > 0xFFFF:
-            raise ValueError(f"status {status} is not a u16 error status")
+        if not 1 <= status <= 0xFFFF:
+            raise ValueError(
+                "ServerError needs an error status, 1..65535"
+                if status == -1
+                else f"status {status} is not an error status (1..65535)"
+            )
         super().__init__(message)
         self.status = status
         self.message = message
