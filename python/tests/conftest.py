@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -202,6 +203,7 @@ class FakeConn:
         self.index = index
         self.decoder = P.FrameDecoder()
         self.requests: list[P.Frame] = []
+        self.send_lock = threading.Lock()
 
     def read_request(self, timeout: float = 5.0) -> P.Frame | None:
         """The next request, or None at EOF (or reset, or timeout)."""
@@ -227,7 +229,8 @@ class FakeConn:
         self.send(req.opcode, status, req.request_id, payload)
 
     def send(self, opcode: int, status: int, rid: int, payload: bytes = b"") -> None:
-        self.sock.sendall(P.encode_frame(opcode, status, rid, payload))
+        with self.send_lock:  # other connections' threads push here too
+            self.sock.sendall(P.encode_frame(opcode, status, rid, payload))
 
     def push(self, opcode: int, payload: bytes) -> None:
         self.send(opcode, 0, 0, payload)
@@ -254,6 +257,7 @@ class FakeServer:
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
+        self.listener.settimeout(0.05)
         self.port = int(self.listener.getsockname()[1])
         self.conns: list[FakeConn] = []
         self.errors: list[BaseException] = []
@@ -266,8 +270,11 @@ class FakeServer:
         while not self._stop:
             try:
                 sock, _ = self.listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            sock.settimeout(None)
             conn = FakeConn(sock, len(self.conns))
             self.conns.append(conn)
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
@@ -296,6 +303,7 @@ class FakeServer:
 
     def stop(self) -> None:
         self._stop = True
+        self._accept.join(5)
         self.listener.close()
         for c in self.conns:
             try:
@@ -304,7 +312,6 @@ class FakeServer:
                 pass
         for t in self._threads:
             t.join(5)
-        self._accept.join(5)
 
 
 @pytest.fixture
@@ -337,3 +344,87 @@ def serve_basic(conn: FakeConn, extra: dict[int, Callable[[P.Frame], bytes]] | N
             conn.answer(req, req.payload)
         else:
             conn.answer(req, f"unknown opcode 0x{req.opcode:02x}".encode(), status=1)
+
+
+def topic_matches(filt: str, topic: str) -> bool:
+    f, t = filt.split("."), topic.split(".")
+    for i, tok in enumerate(f):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i]):
+            return False
+    return len(f) == len(t)
+
+
+class FakeBroker:
+    """Pub/sub of protocol v1.1, enough to test clients: subscribe,
+    unsubscribe, publish with * and >, NO_ECHO, MESSAGE pushes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.subs: dict[FakeConn, dict[int, tuple[str, bool]]] = {}
+
+    def __call__(self, conn: FakeConn) -> None:
+        with self.lock:
+            self.subs[conn] = {}
+        try:
+            while (req := conn.read_request(30)) is not None:
+                self.handle(conn, req)
+        finally:
+            with self.lock:
+                del self.subs[conn]
+
+    def handle(self, conn: FakeConn, req: P.Frame) -> None:
+        p = req.payload
+        if req.opcode == P.OPCODES:
+            conn.answer(req, b"0x00 ping\n0x05 opcodes\n0x06 goaway push\n0x10 pubsub.subscribe\n"
+                        b"0x11 pubsub.unsubscribe\n0x12 pubsub.publish\n0x13 pubsub.message push\n"
+                        b"0x14 pubsub.notice push\n")
+        elif req.opcode == P.PING:
+            conn.answer(req)
+        elif req.opcode == P.SUBSCRIBE:
+            sub_id, opts, _, flen = struct.unpack_from(">IBBH", p)
+            filt = p[8:].decode()
+            if len(p) != 8 + flen or sub_id == 0:
+                conn.answer(req, b"bad subscribe", status=2)
+            elif not filt:
+                conn.answer(req, b"empty filter", status=10)
+            else:
+                with self.lock:
+                    mine = self.subs[conn]
+                    if sub_id in mine:
+                        conn.answer(req, b"duplicate sub_id", status=2)
+                        return
+                    mine[sub_id] = (filt, bool(opts & 1))
+                    conn.answer(req, P.U32.pack(len(mine)))
+        elif req.opcode == P.UNSUBSCRIBE:
+            (sub_id,) = P.U32.unpack(p)
+            with self.lock:
+                mine = self.subs[conn]
+                if sub_id == 0:
+                    mine.clear()
+                elif sub_id not in mine:
+                    conn.answer(req, b"not subscribed", status=13)
+                    return
+                else:
+                    del mine[sub_id]
+                conn.answer(req, P.U32.pack(len(mine)))
+        elif req.opcode == P.PUBLISH:
+            (tlen,) = P.U16.unpack_from(p)
+            topic, data = p[2 : 2 + tlen].decode(), p[2 + tlen :]
+            if "*" in topic or ">" in topic or not topic:
+                conn.answer(req, b"bad topic", status=10)
+                return
+            with self.lock:
+                targets = [
+                    (c, sid)
+                    for c, subs in self.subs.items()
+                    for sid, (filt, no_echo) in subs.items()
+                    if topic_matches(filt, topic) and not (no_echo and c is conn)
+                ]
+                conn.answer(req, P.U32.pack(len(targets)))
+                for c, sid in targets:
+                    c.push(P.MESSAGE, P.U32.pack(sid) + P.U32.pack(0) + P.U16.pack(tlen)
+                           + topic.encode() + data)
+        else:
+            conn.answer(req, b"unknown", status=1)
