@@ -68,6 +68,7 @@ class _Conn:
             collections.deque()
         )
         self.task: asyncio.Task[None] | None = None
+        self.table_task: asyncio.Future[list[Any]] | None = None
 
     def usable(self) -> bool:
         return not self.dead and not self.draining and self.pid == os.getpid()
@@ -384,7 +385,12 @@ class Client:
 
     async def _table(self, conn: _Conn, deadline: float | None) -> dict[str, Opcode] | None:
         if not conn.opcodes_known:
-            (res,) = await self._on_conn(conn, [C.req_opcodes()], deadline)
+            # One OPCODES request per connection, however many tasks ask.
+            if conn.table_task is None:
+                conn.table_task = asyncio.ensure_future(
+                    self._on_conn(conn, [C.req_opcodes()], deadline)
+                )
+            (res,) = await asyncio.shield(conn.table_task)
             if isinstance(res, C.Lost):
                 raise res
             if isinstance(res, ServerError) and res.status == P.UNKNOWN_OPCODE:
