@@ -16,6 +16,9 @@ BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libssl-dev libcmocka-dev \
               mandoc man-db openssl
+# python/: the client package's pytest suite and mypy --strict (CTest
+# label python), with Debian's Python 3.11.
+DEB_DEPS   += python3 python3-pytest mypy
 # tests/packaging: building and linting the .deb, rpmlint (which cannot
 # parse a spec file without rpm, a package it only recommends),
 # systemd-analyze (in the systemd package; installing it does not make it
