@@ -6,6 +6,7 @@
  * state, reload, SIGTERM with work in progress, and every load error as a
  * clear start-up and `socketd -t` message.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <setjmp.h>
@@ -277,6 +278,25 @@ test_reply_after_close_is_dropped(void **state)
 	expect_str(b, TM_RELEASE, 3, NULL, PROTO_OK, "released 2 gone 2");
 	assert_int_equal(h_stat_wait(c, "replies_dropped", 2, 3000), 2);
 	h_raw_ping(b, 4);
+	assert_int_equal(h_stop(d, 0), 0);
+}
+
+/* A client that half-closes after its requests still gets the answers. */
+static void
+test_half_close_waits_for_answers(void **state)
+{
+	struct h_daemon *d = start(state, NULL);
+	int a = h_raw(T(state), d);
+	struct h_frame f;
+
+	assert_int_equal(h_send_req(a, HELLO_LATER, 1, "200", 3), 0);
+	assert_int_equal(h_send_req(a, HELLO_UPPER, 2, "x", 1), 0);
+	assert_int_equal(shutdown(a, SHUT_WR), 0);
+	h_expect_frame(a, HELLO_LATER, PROTO_OK, 1, &f);
+	h_frame_free(&f);
+	h_expect_frame(a, HELLO_UPPER, PROTO_OK, 2, &f);
+	h_frame_free(&f);
+	assert_int_equal(h_wait_eof(a, 3000, NULL), H_EOF);
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
@@ -617,6 +637,8 @@ main(void)
 		test_pool_saturation_overloaded, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_reply_after_close_is_dropped, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_half_close_waits_for_answers, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_timeout_then_late_reply, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
