@@ -272,6 +272,20 @@ peek(_Atomic uint64_t *a)
 /* ---------------------------------------------------------------- */
 /* Options */
 
+/* A name OPCODES could list: [a-z0-9_.], 1 to 64 bytes. */
+static int
+good_op_name(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+			(s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
+			s[n] == '.'))
+			return 0;
+	return n > 0 && n <= 64;
+}
+
 void
 bench_usage(FILE *f)
 {
@@ -562,7 +576,7 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 				o->opcode = num;
 				o->module = 1;
 			} else if (opnames_number(optarg, &num) == 0 &&
-			    *optarg != '\0' && strlen(optarg) < 65) {
+			    good_op_name(optarg)) {
 				o->op_name = optarg; /* resolved later */
 				o->module = 1;
 			} else {

@@ -729,7 +729,7 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 {
 	static const char big[] = "answer exceeds max_frame_size";
 	size_t need;
-	int gone;
+	int rc;
 
 	if (r == NULL || (data == NULL && len > 0))
 		return SD_EINVAL;
@@ -760,12 +760,13 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 	if ((r->ans = malloc(need)) != NULL)
 		r->ans_len = proto_encode_resp(r->ans, need, r->opcode,
 		    (uint16_t)status, r->request_id, data, len);
-	gone = __atomic_load_n(&r->cancelled, __ATOMIC_ACQUIRE);
+	/* Decided before forward(): after it, r may be freed at any time. */
+	rc = __atomic_load_n(&r->cancelled, __ATOMIC_ACQUIRE) ? SD_EGONE
+	    : r->ans != NULL					  ? SD_OK
+								  : SD_ENOMEM;
 	if (r->op->kind != OP_BLOCKING)
 		forward(r); /* the runner forwards blocking ones */
-	if (gone)
-		return SD_EGONE;
-	return r->ans != NULL ? SD_OK : SD_ENOMEM;
+	return rc;
 }
 
 static int

@@ -14,7 +14,7 @@ FAKE=$2 # used by lib.sh
 for args in "-c 0" "-c abc" "-c -1" "-c 1e3" "-c 12x" "-c 1000001" \
     "-n 0" "-n 1.5" "-n 5 -d 5" "-d 0" "-d -1" "-d 1.2.3" "-d ." \
     "-d inf" "-d 0x10" "-d 1e2" "-d 86401" "-P 0" "-P 4097" "-t 0" \
-    "-t 257" "-t 1.5" "--op foo" "--op ping --size 10" "--size -1" \
+    "-t 257" "-t 1.5" "--op Foo!" "--op 0x1g" "--op ping --size 10" "--op ping --payload x" "--size -1" \
     "--size 1048569" "--warmup -1" "--warmup 3601" "-p 0" "-p 65536" \
     "-H ''" "-c" "--op" "--bogus" "-x" "stray" "-c 99999999999999999999"
 do

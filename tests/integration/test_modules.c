@@ -234,10 +234,13 @@ test_pool_saturation_overloaded(void **state)
 	int a = h_raw(T(state), d), b = h_raw(T(state), d);
 	struct h_frame f;
 	int64_t t0;
+	struct sdc *c = h_sdc(T(state), "127.0.0.1", d->port);
 
-	assert_int_equal(h_send_req(a, TM_BLOCK, 1, "400", 3), 0);
-	h_sleep_ms(100); /* the thread has it; the queue is empty */
-	assert_int_equal(h_send_req(a, TM_BLOCK, 2, "400", 3), 0);
+	/* The thread takes the first; the second waits in the queue. */
+	assert_int_equal(h_send_req(a, TM_BLOCK, 1, "600", 3), 0);
+	assert_int_equal(h_stat_wait(c, "testmod_running", 1, 3000), 1);
+	assert_int_equal(h_send_req(a, TM_BLOCK, 2, "600", 3), 0);
+	assert_int_equal(h_stat_wait(c, "handler_queue_depth", 1, 3000), 1);
 	assert_int_equal(h_send_req(b, TM_BLOCK, 3, "10", 2), 0);
 	/* b's request found the queue full: answered at once. */
 	t0 = h_now_ms();

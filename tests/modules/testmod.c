@@ -43,6 +43,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sd_req *held[1024];
 static size_t nheld;
 static uint64_t closed;
+static uint64_t running; /* block handlers in progress */
 static char label[64];
 
 static void
@@ -218,7 +219,13 @@ block(struct sd_req *r)
 		reply_str(r, SD_STATUS_INTERNAL, "conn_state off the worker");
 		return;
 	}
+	pthread_mutex_lock(&mu);
+	running++;
+	pthread_mutex_unlock(&mu);
 	sleep_ms(ms);
+	pthread_mutex_lock(&mu);
+	running--;
+	pthread_mutex_unlock(&mu);
 	reply_str(r, SD_STATUS_OK, "done");
 }
 
@@ -306,15 +313,17 @@ conn_close(struct sd_mod *m, uint64_t conn, void *st)
 static void
 stats(struct sd_mod *m, struct sd_stats *st)
 {
-	uint64_t c, h;
+	uint64_t c, h, n;
 
 	(void)m;
 	pthread_mutex_lock(&mu);
 	c = closed;
 	h = nheld;
+	n = running;
 	pthread_mutex_unlock(&mu);
 	api->stat(st, "closed", c);
 	api->stat(st, "held", h);
+	api->stat(st, "running", n);
 }
 
 static void

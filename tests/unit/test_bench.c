@@ -204,7 +204,9 @@ test_rejects(void **state)
 	expect_bad("-t", "0", NULL, "thread count");
 	expect_bad("-t", "257", NULL, "thread count");
 	expect_bad("-t", "0.5", NULL, "thread count");
-	expect_bad("--op", "pong", NULL, "operation");
+	expect_bad("--op", "Pong!", NULL, "operation");
+	expect_bad("--op", "0x1g", NULL, "operation");
+	expect_bad("--op", "", NULL, "operation");
 	expect_bad("--op", "ECHO", NULL, "operation");
 	expect_bad("--size", "1048569", NULL, "size");
 	expect_bad("--size", "-1", NULL, "size");
