@@ -151,7 +151,7 @@ hto_remove(struct worker *w, struct sd_req *r)
 static void
 req_free(struct sd_req *r)
 {
-	if (r == NULL || r == &r->w->sreq)
+	if (r == NULL || r == r->w->sreq)
 		return;
 	free(r->ans);
 	free(r->ident_subject);
@@ -320,7 +320,7 @@ dispatch_request(struct worker *w, struct conn *c,
 		return -1;
 	if (op->kind == OP_SYNC) {
 		/* The fields a SYNC request uses; the rest stay zero. */
-		r = &w->sreq;
+		r = w->sreq;
 		r->w = w;
 		r->op = op;
 		r->x = x;
@@ -878,10 +878,17 @@ dispatch_api(struct server *srv)
 int
 dispatch_worker_init(struct worker *w)
 {
-	if ((errno = pthread_mutex_init(&w->ids_mu, NULL)) != 0)
+	if ((w->sreq = calloc(1, sizeof(*w->sreq))) == NULL)
 		return -1;
+	if ((errno = pthread_mutex_init(&w->ids_mu, NULL)) != 0) {
+		free(w->sreq);
+		w->sreq = NULL;
+		return -1;
+	}
 	if (inbox_init(&w->inbox) != 0) {
 		pthread_mutex_destroy(&w->ids_mu);
+		free(w->sreq);
+		w->sreq = NULL;
 		return -1;
 	}
 	return 0;
@@ -901,6 +908,8 @@ dispatch_worker_fini(struct worker *w)
 	w->local_head = w->local_tail = NULL;
 	free(w->ids);
 	w->ids = NULL;
+	free(w->sreq);
+	w->sreq = NULL;
 	pthread_mutex_destroy(&w->ids_mu);
 }
 

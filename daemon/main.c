@@ -278,85 +278,6 @@ get_listeners(const struct cfg *c, struct listener *ls, size_t *n)
 	return open_listeners(c, ls);
 }
 
-/* The workers' state and epoll sets, then their threads; exits on failure. */
-static void
-start_workers(struct server *srv)
-{
-	struct pool_params pp;
-	unsigned i;
-	int rc;
-
-	/*
-	 * Cache-line aligned: each worker writes its own struct on every
-	 * request, and a neighbour sharing a line would bounce it between
-	 * cores (struct worker's size is a multiple of 64 already).
-	 */
-	srv->workers = aligned_alloc(64, srv->nworkers * sizeof(*srv->workers));
-	if (srv->workers == NULL)
-		fatalx("out of memory");
-	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
-	for (i = 0; i < srv->nworkers; i++)
-		if (worker_init(&srv->workers[i], srv) != 0)
-			fatal("cannot set up worker %u", i);
-	memset(&pp, 0, sizeof(pp));
-	pp.workers = srv->nworkers;
-	pp.queue_size = srv->cfg->c.queue_size;
-	pp.name = "worker";
-	if ((rc = pool_create(&srv->pool, &pp, worker_main, srv)) != 0) {
-		errno = -rc;
-		fatal("cannot start %u worker threads", srv->nworkers);
-	}
-}
-
-/*
- * The blocking-handler threads (when a module has a BLOCKING handler),
- * then every module's init(); exits on failure.
- */
-static void
-start_modules(struct server *srv)
-{
-	const struct cfg *c = &srv->cfg->c;
-	const struct sd_api *api = dispatch_api(srv);
-	char err[512];
-	unsigned op;
-	int rc, blocking = 0;
-
-	for (op = 0; op < 256; op++)
-		blocking |= srv->mods->ops[op].kind == OP_BLOCKING;
-	if (blocking &&
-	    (rc = pool_runner_create(&srv->runner, c->handler_threads,
-		 c->handler_queue, "handler", dispatch_run_blocking, srv)) !=
-		0) {
-		errno = -rc;
-		fatal("cannot start %u handler threads", c->handler_threads);
-	}
-	if (modreg_init(srv->mods, api, err, sizeof(err)) != 0) {
-		pool_runner_destroy(srv->runner);
-		srv->runner = NULL;
-		modreg_fini(srv->mods);
-		fatalx("%s", err);
-	}
-	for (op = 0; op < srv->mods->nmods; op++)
-		log_info("module %s %s loaded from %s (opcodes 0x%02x-0x%02x)",
-		    srv->mods->mods[op].name,
-		    srv->mods->mods[op].d->version != NULL
-			? srv->mods->mods[op].d->version
-			: "",
-		    srv->mods->mods[op].path, srv->mods->mods[op].opcode,
-		    srv->mods->mods[op].opcode + srv->mods->mods[op].nhandlers +
-			srv->mods->mods[op].npushes - 1);
-}
-
-/* After pool_join(): the workers' buffers and epoll sets. */
-static void
-stop_workers(struct server *srv)
-{
-	unsigned i;
-
-	for (i = 0; i < srv->nworkers; i++)
-		worker_fini(&srv->workers[i]);
-}
-
 static int
 serve(struct server *srv, struct cfg *c)
 {
@@ -415,8 +336,8 @@ serve(struct server *srv, struct cfg *c)
 		fatalx("out of memory");
 	srv->cfg->tls = tls; /* the server_cfg owns it now */
 	tls = NULL;
-	start_modules(srv);
-	start_workers(srv);
+	server_start_modules(srv);
+	server_start_workers(srv);
 	if (acceptor_start(srv, ls, n) == NULL)
 		fatalx("cannot start the acceptor thread");
 	for (i = 0; i < n; i++)
@@ -468,7 +389,7 @@ serve(struct server *srv, struct cfg *c)
 	pool_runner_destroy(srv->runner);
 	srv->runner = NULL;
 	modreg_fini(srv->mods);
-	stop_workers(srv);
+	server_stop_workers(srv);
 	/* c's strings went to the first server_cfg; use the one in force. */
 	sc = server_cfg_get(srv);
 	pidfile_remove(sc->c.pid_file);

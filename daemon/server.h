@@ -133,6 +133,16 @@ size_t server_stats_text(void *arg, char *buf, size_t cap);
 size_t server_info_text(void *arg, char *buf, size_t cap);
 size_t server_opcodes_text(void *arg, char *buf, size_t cap);
 uint64_t server_now_ns(void *arg);
+/*
+ * Start-up and stop (main thread; exit through fatal() on failure):
+ * the blocking-handler threads and every module's init(), then the
+ * workers' state, epoll sets and threads; after pool_join(), the
+ * workers' buffers and epoll sets.
+ */
+void server_start_modules(struct server *s);
+void server_start_workers(struct server *s);
+void server_stop_workers(struct server *s);
+
 /* Requests answered so far, summed over the workers. */
 uint64_t server_requests_total(const struct server *s);
 
