@@ -604,6 +604,7 @@ roundtrip(struct socketd_client *c, unsigned opcode, const void *payload,
 	uint32_t id;
 	int rv, e;
 
+	memset(r, 0, sizeof(*r));
 	if ((rv = check_request(c, opcode, payload, len)) != 0)
 		return rv;
 	if (c->q_len > 0)
@@ -627,7 +628,7 @@ roundtrip(struct socketd_client *c, unsigned opcode, const void *payload,
 		}
 		return fail_conn(c, e);
 	}
-	if ((rv = queue_push(c, id, (uint8_t)opcode)) != 0)
+	if (queue_push(c, id, (uint8_t)opcode) != 0)
 		return fail_conn(c, ENOMEM); /* the answer would be lost */
 	return recv_one(c, deadline, r, NULL);
 }
@@ -855,6 +856,9 @@ parse_opcode_line(
 	size_t i;
 	int hi, lo;
 
+	*name = NULL;
+	*nlen = 0;
+	*push = 0;
 	if (n < 6 || p[0] != '0' || p[1] != 'x' || p[4] != ' ')
 		return -1;
 	if ((hi = hexval((unsigned char)p[2])) < 0 ||
@@ -974,10 +978,13 @@ find_opcode(struct socketd_client *c, const char *name, unsigned *opcode)
 	want = strlen(name);
 	end = c->opcodes + c->opcodes_len;
 	for (p = c->opcodes; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
+		/* load_opcodes checked every line; stay careful all the same.
+		 */
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
 		op = parse_opcode_line(
 		    p, (size_t)(nl - p), &lname, &nlen, &push);
-		if (nlen != want || memcmp(lname, name, want) != 0)
+		if (op < 0 || nlen != want || memcmp(lname, name, want) != 0)
 			continue;
 		if (push)
 			return fail(c, SOCKETD_E_INVALID,
@@ -994,7 +1001,7 @@ find_opcode(struct socketd_client *c, const char *name, unsigned *opcode)
 int
 socketd_opcode(struct socketd_client *c, const char *name, unsigned *opcode)
 {
-	unsigned op;
+	unsigned op = 0;
 	int rv;
 
 	if (c == NULL)
@@ -1013,7 +1020,7 @@ socketd_call_name(struct socketd_client *c, const char *name,
     const void *payload, size_t len, unsigned *status, const uint8_t **answer,
     size_t *answer_len)
 {
-	unsigned op;
+	unsigned op = 0;
 	int rv;
 
 	if (c == NULL)
