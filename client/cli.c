@@ -10,7 +10,10 @@
  *
  * Each command is one entry in the table below: it gets the parsed
  * options and its own arguments, does its own connecting (a benchmark
- * will want many connections) and returns the exit status.
+ * will want many connections) and returns the exit status.  The single
+ * requests go through libsocketd (<socketd/client.h>), the library
+ * programs link; bench drives its own event loop over the static
+ * sdclient pieces (docs/architecture.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <socketd/client.h>
 
 #include "bench.h"
 #include "opnames.h"
@@ -219,101 +224,137 @@ parse_timeout(const char *s, int *ms)
 	return 0;
 }
 
+/* An answer through libsocketd: status and payload (borrowed). */
+struct answer {
+	unsigned status;
+	const uint8_t *payload;
+	size_t len;
+};
+
 /* Print an error message from the server, control characters replaced. */
 static void
-server_error(const struct proto_resp *resp)
+server_error(const struct answer *a)
 {
-	char msg[PROTO_TEXT_MAX + 1];
+	char msg[PROTO_TEXT_MAX + 1], name[32];
 	size_t i, n;
 
-	n = resp->payload_len < PROTO_TEXT_MAX ? resp->payload_len
-					       : PROTO_TEXT_MAX;
+	n = a->len < PROTO_TEXT_MAX ? a->len : PROTO_TEXT_MAX;
 	for (i = 0; i < n; i++) {
-		unsigned char ch = resp->payload[i];
+		unsigned char ch = a->payload[i];
 
 		msg[i] = (char)(ch < 0x20 || ch == 0x7f ? '?' : ch);
 	}
 	msg[n] = '\0';
-	if (n > 0)
-		complain("server answered %s: %s",
-		    proto_status_str(resp->status), msg);
+	if (strcmp(socketd_status_name(a->status), "UNKNOWN") == 0)
+		(void)snprintf(name, sizeof(name), "status %u", a->status);
 	else
-		complain("server answered %s", proto_status_str(resp->status));
+		(void)snprintf(
+		    name, sizeof(name), "%s", socketd_status_name(a->status));
+	if (n > 0)
+		complain("server answered %s: %s", name, msg);
+	else
+		complain("server answered %s", name);
+}
+
+/* A client with the command line's timeout and TLS settings. */
+static int
+new_client(const struct opts *o, struct socketd_client **cp)
+{
+	struct socketd_client *c;
+	const struct sdc_tls_opts *t = &o->tls_opts;
+
+	if ((c = socketd_new()) == NULL) {
+		complain("out of memory");
+		return CLI_FAIL;
+	}
+	if (socketd_set_timeout(c, o->timeout_ms) != 0 ||
+	    (o->tls && socketd_set_tls(c, 1) != 0) ||
+	    (t->cafile != NULL && socketd_set_tls_cafile(c, t->cafile) != 0) ||
+	    (t->certfile != NULL &&
+		socketd_set_tls_cert(c, t->certfile, t->keyfile) != 0) ||
+	    (t->insecure && socketd_set_tls_insecure(c, 1) != 0)) {
+		complain("%s", socketd_errmsg(c));
+		socketd_free(c);
+		return CLI_USAGE;
+	}
+	*cp = c;
+	return CLI_OK;
 }
 
 /*
- * Connect and make one call.  On CLI_OK *resp is valid until sdc_close(c)
- * and *rtt_ms (may be NULL) is the round trip time; otherwise the failure
- * was printed and c is closed.
+ * Connect and make one call.  On CLI_OK *a is valid until the next call
+ * on *cp, which the caller frees, and *rtt_ms (may be NULL) is the round
+ * trip time; otherwise the failure was printed and no client is left.
  */
 static int
-roundtrip(const struct opts *o, struct sdc *c, uint8_t opcode,
-    const void *payload, size_t len, struct proto_resp *resp, double *rtt_ms)
+roundtrip(const struct opts *o, struct socketd_client **cp, uint8_t opcode,
+    const void *payload, size_t len, struct answer *a, double *rtt_ms)
 {
+	struct socketd_client *c;
 	struct timespec t0, t1;
-	struct sdc_tls *tls = NULL;
-	char err[SDC_ERRLEN];
 	int rc;
 
-	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, err)) == NULL) {
-		complain("%s", err);
-		return CLI_USAGE;
-	}
-	/* The session keeps what it needs of the context. */
-	rc = sdc_connect_tls(c, o->host, o->port, o->timeout_ms, tls, err);
-	sdc_tls_free(tls);
-	if (rc == -1) {
-		complain("%s", err);
-		return CLI_FAIL;
+	if ((rc = new_client(o, &c)) != CLI_OK)
+		return rc;
+	/* o->port is checked: 1 to 65535. */
+	rc = socketd_connect(c, o->host, (unsigned)strtoul(o->port, NULL, 10));
+	if (rc != SOCKETD_E_OK) {
+		complain("%s", socketd_errmsg(c));
+		socketd_free(c);
+		/* SOCKETD_E_INVALID: a TLS file that cannot be loaded. */
+		return rc == SOCKETD_E_INVALID ? CLI_USAGE : CLI_FAIL;
 	}
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (sdc_call(c, opcode, payload, len, resp, err) == -1) {
-		complain("%s", err);
-		sdc_close(c);
+	if (socketd_call(c, opcode, payload, len, &a->status, &a->payload,
+		&a->len) != SOCKETD_E_OK) {
+		complain("%s", socketd_errmsg(c));
+		socketd_free(c);
 		return CLI_FAIL;
 	}
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (resp->status != PROTO_OK) {
-		server_error(resp);
-		sdc_close(c);
+	if (a->status != SOCKETD_STATUS_OK) {
+		server_error(a);
+		socketd_free(c);
 		return CLI_SERVER;
 	}
 	if (rtt_ms != NULL)
 		*rtt_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	*cp = c;
 	return CLI_OK;
 }
 
 static int
 cmd_ping(const struct opts *o, int argc, char **argv)
 {
-	struct proto_resp resp;
-	struct sdc c;
-	char peer[128], err[SDC_ERRLEN];
+	struct socketd_client *c;
+	struct answer a;
+	char peer[128];
+	const char *tls;
 	double ms;
 	int rv;
 
 	(void)argc;
 	(void)argv;
-	if ((rv = roundtrip(o, &c, PROTO_OP_PING, NULL, 0, &resp, &ms)) != 0)
+	if ((rv = roundtrip(o, &c, SOCKETD_OP_PING, NULL, 0, &a, &ms)) != 0)
 		return rv;
-	if (sdc_peer(&c, peer, sizeof(peer), err) == -1)
+	if (socketd_peer(c, peer, sizeof(peer)) != SOCKETD_E_OK)
 		(void)snprintf(
 		    peer, sizeof(peer), "%s port %s", o->host, o->port);
-	if (c.tls != NULL)
-		(void)printf("PONG from %s in %.3f ms over %s\n", peer, ms,
-		    sdc_tls_conn_version(c.tls));
+	if ((tls = socketd_tls_version(c)) != NULL)
+		(void)printf(
+		    "PONG from %s in %.3f ms over %s\n", peer, ms, tls);
 	else
 		(void)printf("PONG from %s in %.3f ms\n", peer, ms);
-	sdc_close(&c);
+	socketd_free(c);
 	return CLI_OK;
 }
 
 static int
 cmd_echo(const struct opts *o, int argc, char **argv)
 {
-	struct proto_resp resp;
-	struct sdc c;
+	struct socketd_client *c;
+	struct answer a;
 	char *text, *p;
 	size_t len, n;
 	int i, rv;
@@ -334,14 +375,14 @@ cmd_echo(const struct opts *o, int argc, char **argv)
 		p += n;
 		*p++ = ' ';
 	}
-	rv = roundtrip(o, &c, PROTO_OP_ECHO, text, len - 1, &resp, NULL);
+	rv = roundtrip(o, &c, SOCKETD_OP_ECHO, text, len - 1, &a, NULL);
 	free(text);
 	if (rv != CLI_OK)
 		return rv;
-	if (resp.payload_len > 0)
-		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
+	if (a.len > 0)
+		(void)fwrite(a.payload, 1, a.len, stdout);
 	(void)putchar('\n');
-	sdc_close(&c);
+	socketd_free(c);
 	return CLI_OK;
 }
 
@@ -349,18 +390,18 @@ cmd_echo(const struct opts *o, int argc, char **argv)
 static int
 print_text(const struct opts *o, uint8_t opcode)
 {
-	struct proto_resp resp;
-	struct sdc c;
+	struct socketd_client *c;
+	struct answer a;
 	int rv;
 
-	if ((rv = roundtrip(o, &c, opcode, NULL, 0, &resp, NULL)) != 0)
+	if ((rv = roundtrip(o, &c, opcode, NULL, 0, &a, NULL)) != 0)
 		return rv;
-	if (resp.payload_len > 0) {
-		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
-		if (resp.payload[resp.payload_len - 1] != '\n')
+	if (a.len > 0) {
+		(void)fwrite(a.payload, 1, a.len, stdout);
+		if (a.payload[a.len - 1] != '\n')
 			(void)putchar('\n');
 	}
-	sdc_close(&c);
+	socketd_free(c);
 	return CLI_OK;
 }
 
@@ -369,7 +410,7 @@ cmd_info(const struct opts *o, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return print_text(o, PROTO_OP_INFO);
+	return print_text(o, SOCKETD_OP_INFO);
 }
 
 static int
@@ -377,7 +418,7 @@ cmd_stats(const struct opts *o, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return print_text(o, PROTO_OP_STATS);
+	return print_text(o, SOCKETD_OP_STATS);
 }
 
 /* ns since the epoch as 2026-11-21T12:34:56.123456789Z. */
@@ -403,25 +444,25 @@ format_time(uint64_t ns, char *buf, size_t len)
 static int
 cmd_time(const struct opts *o, int argc, char **argv)
 {
-	struct proto_resp resp;
-	struct sdc c;
+	struct socketd_client *c;
+	struct answer a;
 	char when[64];
 	uint64_t ns;
 	int rv;
 
 	(void)argc;
 	(void)argv;
-	if ((rv = roundtrip(o, &c, PROTO_OP_TIME, NULL, 0, &resp, NULL)) != 0)
+	if ((rv = roundtrip(o, &c, SOCKETD_OP_TIME, NULL, 0, &a, NULL)) != 0)
 		return rv;
-	if (resp.payload_len != 8) {
+	if (a.len != 8) {
 		complain("protocol error: TIME answer of %zu bytes, expected 8",
-		    resp.payload_len);
-		sdc_close(&c);
+		    a.len);
+		socketd_free(c);
 		return CLI_FAIL;
 	}
-	ns = (uint64_t)proto_get_u32(resp.payload) << 32 |
-	    proto_get_u32(resp.payload + 4);
-	sdc_close(&c);
+	ns = (uint64_t)proto_get_u32(a.payload) << 32 |
+	    proto_get_u32(a.payload + 4);
+	socketd_free(c);
 	if (format_time(ns, when, sizeof(when)) == -1) {
 		complain("protocol error: server time %" PRIu64 " ns is out of "
 			 "range",
@@ -477,15 +518,18 @@ read_stdin(size_t *len)
 static int
 cmd_call(const struct opts *o, int argc, char **argv)
 {
-	struct proto_resp resp;
-	struct sdc_tls *tls = NULL;
-	struct sdc c;
-	char err[SDC_ERRLEN];
-	uint8_t op, *in = NULL;
+	struct socketd_client *c;
+	struct answer a;
+	uint8_t num, *in = NULL;
+	unsigned op;
 	const void *payload = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, rv = CLI_FAIL;
 
+	if ((rc = opnames_number(argv[0], &num)) == -1)
+		return usage_error(
+		    "bad opcode '%s': expected a name or 0x00 to 0xff",
+		    argv[0]);
 	if (argc == 2 && strcmp(argv[1], "-") == 0) {
 		if ((in = read_stdin(&len)) == NULL) {
 			complain("cannot read the payload from standard input "
@@ -498,41 +542,50 @@ cmd_call(const struct opts *o, int argc, char **argv)
 		payload = argv[1];
 		len = strlen(argv[1]);
 	}
-	if (opnames_number(argv[0], &op) == -1) {
+	if ((rv = new_client(o, &c)) != CLI_OK) {
 		free(in);
-		return usage_error(
-		    "bad opcode '%s': expected a name or 0x00 to 0xff",
-		    argv[0]);
+		return rv;
 	}
-	if (o->tls && (tls = sdc_tls_new(&o->tls_opts, err)) == NULL) {
-		complain("%s", err);
-		free(in);
-		return CLI_USAGE;
+	rv = CLI_FAIL;
+	/* o->port is checked: 1 to 65535. */
+	if ((rc = socketd_connect(c, o->host,
+		 (unsigned)strtoul(o->port, NULL, 10))) != SOCKETD_E_OK) {
+		complain("%s", socketd_errmsg(c));
+		if (rc == SOCKETD_E_INVALID)
+			rv = CLI_USAGE;
+		goto out;
 	}
-	rc = sdc_connect_tls(&c, o->host, o->port, o->timeout_ms, tls, err);
-	sdc_tls_free(tls);
-	if (rc == -1) {
-		complain("%s", err);
-		free(in);
-		return CLI_FAIL;
+	op = num;
+	if (opnames_number(argv[0], &num) == 0 &&
+	    (rc = socketd_opcode(c, argv[0], &op)) != SOCKETD_E_OK) {
+		if (rc == SOCKETD_E_NO_OPCODES)
+			complain("the server does not list its opcodes "
+				 "(protocol v1.0): give the opcode as 0xNN");
+		else if (rc == SOCKETD_E_NOT_FOUND)
+			complain("the server has no request named '%s' "
+				 "(socketd-cli opcodes lists them)",
+			    argv[0]);
+		else
+			complain("%s", socketd_errmsg(c));
+		goto out;
 	}
-	if (opnames_resolve(&c, argv[0], &op, err) == -1 ||
-	    sdc_call(&c, op, payload, len, &resp, err) == -1) {
-		complain("%s", err);
-		sdc_close(&c);
-		free(in);
-		return CLI_FAIL;
+	if (socketd_call(c, op, payload, len, &a.status, &a.payload, &a.len) !=
+	    SOCKETD_E_OK) {
+		complain("%s", socketd_errmsg(c));
+		goto out;
 	}
+	if (a.status != SOCKETD_STATUS_OK) {
+		server_error(&a);
+		rv = CLI_SERVER;
+		goto out;
+	}
+	if (a.len > 0)
+		(void)fwrite(a.payload, 1, a.len, stdout);
+	rv = CLI_OK;
+out:
+	socketd_free(c);
 	free(in);
-	if (resp.status != PROTO_OK) {
-		server_error(&resp);
-		sdc_close(&c);
-		return CLI_SERVER;
-	}
-	if (resp.payload_len > 0)
-		(void)fwrite(resp.payload, 1, resp.payload_len, stdout);
-	sdc_close(&c);
-	return CLI_OK;
+	return rv;
 }
 
 /*

@@ -590,15 +590,27 @@ int
 sdc_connect_tls(struct sdc *c, const char *host, const char *port,
     int timeout_ms, struct sdc_tls *tls, char *err)
 {
-	char name[NI_MAXHOST], herr[SDC_ERRLEN], d[32];
-	int64_t deadline;
-	size_t hlen;
-	int fl, r;
-
 	if (sdc_connect(c, host, port, timeout_ms, err) == -1)
 		return -1;
 	if (tls == NULL)
 		return 0;
+	return sdc_start_tls(c, host, port, tls, err);
+}
+
+int
+sdc_start_tls(struct sdc *c, const char *host, const char *port,
+    struct sdc_tls *tls, char *err)
+{
+	char name[NI_MAXHOST], herr[SDC_ERRLEN], d[32];
+	int64_t deadline;
+	size_t hlen;
+	int fl, r, timeout_ms = c->timeout_ms;
+
+	if (c->fd < 0) {
+		sdc_seterr(err, "not connected");
+		errno = ENOTCONN;
+		return -1;
+	}
 	/* The name to check the certificate against: no brackets. */
 	hlen = strlen(host);
 	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
@@ -622,6 +634,7 @@ sdc_connect_tls(struct sdc *c, const char *host, const char *port,
 			sdc_seterr(err, "TLS handshake with %s port %s: %s",
 			    name, port, herr);
 			sdc_close(c);
+			errno = EPROTO;
 			return -1;
 		}
 		r = wait_fd(c->fd, tls_events(c), deadline);
@@ -669,6 +682,26 @@ int
 sdc_recv(struct sdc *c, struct proto_resp *resp, char *err)
 {
 	return recv_frame(c, resp, deadline_of(c->timeout_ms), err);
+}
+
+int64_t
+sdc_deadline(const struct sdc *c)
+{
+	return deadline_of(c->timeout_ms);
+}
+
+int
+sdc_send_until(struct sdc *c, uint8_t opcode, uint32_t request_id,
+    const void *payload, size_t len, int64_t deadline, char *err)
+{
+	return send_req(c, opcode, request_id, payload, len, deadline, err);
+}
+
+int
+sdc_recv_until(
+    struct sdc *c, struct proto_resp *resp, int64_t deadline, char *err)
+{
+	return recv_frame(c, resp, deadline, err);
 }
 
 int

@@ -70,6 +70,15 @@ int sdc_connect_tls(struct sdc *c, const char *host, const char *port,
     int timeout_ms, struct sdc_tls *tls, char *err);
 
 /*
+ * The TLS half of sdc_connect_tls on a connected c: a handshake bounded
+ * by c->timeout_ms, checking the certificate against host.  On failure c
+ * is closed and errno is ETIMEDOUT (timeout), EPROTO (the handshake
+ * failed) or another value from the socket or memory.
+ */
+int sdc_start_tls(struct sdc *c, const char *host, const char *port,
+    struct sdc_tls *tls, char *err);
+
+/*
  * For a TLS connection: "TLSv1.3 TLS_AES_256_GCM_SHA384, server
  * certificate /CN=name serial 03E9" in buf.  -1 for plain TCP.
  */
@@ -131,6 +140,18 @@ int sdc_send(struct sdc *c, uint8_t opcode, uint32_t request_id,
  * timeout are kept: a later sdc_recv goes on from there.
  */
 int sdc_recv(struct sdc *c, struct proto_resp *resp, char *err);
+
+/*
+ * sdc_send and sdc_recv bounded by one deadline shared by several calls:
+ * sdc_deadline(c) is now + c->timeout_ms on the monotonic clock (-1: no
+ * timeout).  libsocketd makes a round trip of them, with the push frames
+ * it skips inside the same bound.
+ */
+int64_t sdc_deadline(const struct sdc *c);
+int sdc_send_until(struct sdc *c, uint8_t opcode, uint32_t request_id,
+    const void *payload, size_t len, int64_t deadline, char *err);
+int sdc_recv_until(
+    struct sdc *c, struct proto_resp *resp, int64_t deadline, char *err);
 
 /*
  * One round trip: send a request with the next request_id, receive the

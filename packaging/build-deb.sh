@@ -78,7 +78,8 @@ else
 fi
 
 shopt -s nullglob
-results=("$work"/socketd*_"$version"* "$work"/socketd_"$upstream".orig.tar.*)
+# Every binary package of the source (socketd, libsocketd1, -dev, dbgsym).
+results=("$work"/*_"$version"[._]* "$work"/socketd_"$upstream".orig.tar.*)
 cp -a "${results[@]}" "$out/"
 for f in "${results[@]}"; do
 	echo "$out/$(basename "$f")"

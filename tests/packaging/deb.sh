@@ -1,6 +1,6 @@
 #!/bin/bash
-# packaging.deb: build the .deb, lint it, install it, run what it
-# installed, purge it.
+# packaging.deb: build the .debs (socketd, libsocketd1, libsocketd-dev),
+# lint them, install them, run what they installed, purge them.
 #
 #	deb.sh TOP WORKDIR [SKIP-REASON]
 #
@@ -11,16 +11,19 @@
 # (77), as it is when a SKIP-REASON is given.  Steps:
 #   1. packaging/build-deb.sh (the unit and integration tests run inside)
 #   2. lintian --pedantic --fail-on error,warning, when lintian is there
-#   3. apt-get install ./socketd_*.deb; the files, the conffile and the
-#      socketd user are there; with systemd as PID 1 the service and the
+#   3. apt-get install the three packages; the files, the conffile and
+#      the socketd user are there; the library exports only its API and
+#      socketd-cli loads the installed one; with systemd as PID 1 the service and the
 #      socket are active and answer on 7411, and reload works; without
 #      it, the postinst enabled the units but started nothing
 #   4. socketd -t -c /etc/socketd.conf
 #   5. the installed socketd, in the foreground with a copy of the
 #      installed config on a free loopback port and user = "socketd",
 #      answers the installed socketd-cli (ping, info), drops to the
-#      socketd user, reloads on SIGHUP, stops on SIGTERM with status 0
-#   6. apt-get purge -y socketd: every file is gone (the system user
+#      socketd user, reloads on SIGHUP, stops on SIGTERM with status 0;
+#      the example of libsocketd-dev, copied out and built with make
+#      and pkg-config alone, answers from it too
+#   6. apt-get purge -y of the three: every file is gone (the system user
 #      stays, as is Debian practice)
 # Every process it starts is stopped by PID; every wait is bounded.  If
 # the test fails after installing, it still purges.
@@ -54,11 +57,14 @@ fi
 command -v dpkg-buildpackage >/dev/null 2>&1 ||
 	skip "dpkg-buildpackage is not installed (apt-get install dpkg-dev debhelper)"
 [ "$(id -u)" -eq 0 ] || skip "installing the package needs root"
-status=$(dpkg-query -W -f='${db:Status-Status}' socketd 2>/dev/null || true)
-if [ -n "$status" ] && [ "$status" != not-installed ]; then
-	skip "the socketd package is already on this machine ($status);" \
-	    "this test does not touch it"
-fi
+PKGS="socketd libsocketd1 libsocketd-dev"
+for p in $PKGS; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	if [ -n "$status" ] && [ "$status" != not-installed ]; then
+		skip "the $p package is already on this machine ($status);" \
+		    "this test does not touch it"
+	fi
+done
 
 rm -rf "$WORK"
 mkdir -p "$WORK/out"
@@ -71,9 +77,39 @@ if ! "$TOP/packaging/build-deb.sh" "$WORK/out" >"$WORK/build.log" 2>&1; then
 	tail -60 "$WORK/build.log" >&2
 	die "packaging/build-deb.sh failed (log: $WORK/build.log)"
 fi
-debs=("$WORK"/out/socketd_*.deb)
-[ -f "${debs[0]}" ] || die "no socketd_*.deb in $WORK/out"
-pass "built $(basename "${debs[0]}")"
+debs=()
+for p in $PKGS; do
+	f=("$WORK"/out/"$p"_*.deb)
+	[ -f "${f[0]}" ] || die "no ${p}_*.deb in $WORK/out"
+	debs+=("./$(basename "${f[0]}")")
+done
+pass "built ${debs[*]}"
+# The library package: its symbols file and shlibs, and socketd's
+# dependency on it through them.
+ctl=$WORK/libsocketd1.control
+dpkg-deb -e "$WORK/out/${debs[1]#./}" "$ctl" || die "dpkg-deb -e libsocketd1"
+if grep -q '^libsocketd\.so\.1 libsocketd1 #MINVER#' "$ctl/symbols" &&
+    grep -q '^ socketd_connect@LIBSOCKETD_1 ' "$ctl/symbols"; then
+	pass "libsocketd1 ships its symbols file"
+else
+	fail "libsocketd1 has no (or a wrong) symbols file"
+fi
+dep=$(dpkg-deb -f "$WORK/out/${debs[0]#./}" Depends)
+if grep -q 'libsocketd1 (>= ' <<<"$dep"; then
+	pass "socketd Depends: $dep"
+else
+	fail "socketd does not depend on libsocketd1: $dep"
+fi
+for p in libsocketd1:libs libsocketd-dev:libdevel; do
+	f=("$WORK"/out/"${p%%:*}"_*.deb)
+	sec=$(dpkg-deb -f "${f[0]}" Section)
+	ma=$(dpkg-deb -f "${f[0]}" Multi-Arch)
+	if [ "$sec" = "${p#*:}" ] && [ "$ma" = same ]; then
+		pass "${p%%:*}: Section $sec, Multi-Arch $ma"
+	else
+		fail "${p%%:*}: Section '$sec', Multi-Arch '$ma'"
+	fi
+done
 
 # 2. Lint.
 if command -v lintian >/dev/null 2>&1; then
@@ -113,8 +149,9 @@ cleanup() {
 		wait "$DPID" 2>/dev/null
 	fi
 	if [ "$INSTALLED" -eq 1 ]; then
-		echo "cleanup: purging socketd" >&2
-		apt-get purge -y socketd >/dev/null 2>&1 || true
+		echo "cleanup: purging $PKGS" >&2
+		# shellcheck disable=SC2086 # a list of package names
+		apt-get purge -y $PKGS >/dev/null 2>&1 || true
 	fi
 	[ -z "$RUN" ] || rm -rf "$RUN"
 }
@@ -122,13 +159,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # 3. Install.
-if ! (cd "$WORK/out" && apt-get install -y "./$(basename "${debs[0]}")") \
+if ! (cd "$WORK/out" && apt-get install -y "${debs[@]}") \
     >"$WORK/install.log" 2>&1; then
 	cat "$WORK/install.log" >&2
 	die "apt-get install failed"
 fi
 INSTALLED=1
-pass "apt-get install ./$(basename "${debs[0]}")"
+pass "apt-get install ${debs[*]}"
 grep -E 'Creating|Created symlink' "$WORK/install.log" || true
 
 FILES="/usr/sbin/socketd /usr/bin/socketd-cli /etc/socketd.conf
@@ -137,6 +174,15 @@ FILES="/usr/sbin/socketd /usr/bin/socketd-cli /etc/socketd.conf
 /usr/share/man/man8/socketd.8.gz /usr/share/man/man5/socketd.conf.5.gz
 /usr/share/man/man1/socketd-cli.1.gz /usr/share/man/man7/socketd-protocol.7.gz
 /usr/share/doc/socketd/copyright"
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+LIB=/usr/lib/$MA/libsocketd.so.1
+FILES="$FILES $LIB /usr/lib/$MA/libsocketd.so.1.0.0
+/usr/lib/$MA/libsocketd.so /usr/lib/$MA/pkgconfig/libsocketd.pc
+/usr/include/socketd/client.h /usr/share/man/man3/libsocketd.3.gz
+/usr/share/man/man3/socketd_connect.3.gz
+/usr/share/doc/libsocketd1/copyright
+/usr/share/doc/libsocketd-dev/examples/socketd-hello.c
+/usr/share/doc/libsocketd-dev/examples/Makefile"
 for f in $FILES; do
 	[ -e "$f" ] || fail "$f is not installed"
 done
@@ -145,6 +191,22 @@ if dpkg-query -W -f='${Conffiles}\n' socketd | grep -q '^ /etc/socketd.conf '; t
 	pass "/etc/socketd.conf is a conffile"
 else
 	fail "/etc/socketd.conf is not a conffile"
+fi
+# The installed library exports its API and nothing else.
+if nm -D --defined-only "$LIB" | awk '{ print $NF }' |
+    grep -Ev '^(socketd_[a-z_]+@@LIBSOCKETD_1|LIBSOCKETD_1)$' >"$WORK/extra"; then
+	fail "$LIB exports more than the API: $(tr '\n' ' ' <"$WORK/extra")"
+else
+	pass "$LIB exports $(nm -D --defined-only "$LIB" | grep -c ' T ')" \
+	    "functions, all socketd_*@@LIBSOCKETD_1"
+fi
+# /lib is /usr/lib on a merged-/usr system: compare real paths.
+loaded=$(ldd /usr/bin/socketd-cli | awk '$1 == "libsocketd.so.1" { print $3 }')
+if [ -n "$loaded" ] &&
+    [ "$(readlink -f "$loaded")" = "$(readlink -f "$LIB")" ]; then
+	pass "socketd-cli loads $LIB ($loaded)"
+else
+	fail "socketd-cli does not load $LIB: $(ldd /usr/bin/socketd-cli)"
 fi
 if id socketd >/dev/null 2>&1; then
 	pass "user: $(getent passwd socketd)"
@@ -253,6 +315,17 @@ else
 	cat "$RUN/info" >&2
 	fail "socketd-cli info"
 fi
+# The -dev package's example, built from the installed files alone.
+mkdir "$RUN/example"
+cp /usr/share/doc/libsocketd-dev/examples/* "$RUN/example/"
+if make -C "$RUN/example" >"$RUN/make.log" 2>&1 &&
+    $BOUND "$RUN/example/socketd-hello" 127.0.0.1 "$PORT" >"$RUN/hello" 2>&1 &&
+    grep -q '^echo: hello$' "$RUN/hello"; then
+	pass "libsocketd-dev's example: $(tr '\n' ' ' <"$RUN/hello")"
+else
+	cat "$RUN/make.log" "$RUN/hello" >&2
+	fail "libsocketd-dev's example does not build or run"
+fi
 uid=$(id -u socketd)
 if awk -v u="$uid" '/^Uid:/ { ok = ($2 == u && $3 == u && $4 == u && $5 == u) }
     END { exit !ok }' "/proc/$DPID/status"; then
@@ -300,9 +373,10 @@ else
 fi
 
 # 6. Purge.
-if apt-get purge -y socketd >"$WORK/purge.log" 2>&1; then
+# shellcheck disable=SC2086 # a list of package names
+if apt-get purge -y $PKGS >"$WORK/purge.log" 2>&1; then
 	INSTALLED=0
-	pass "apt-get purge -y socketd"
+	pass "apt-get purge -y $PKGS"
 else
 	cat "$WORK/purge.log" >&2
 	die "apt-get purge failed"
@@ -313,9 +387,11 @@ for f in $FILES /etc/systemd/system/multi-user.target.wants/socketd.service \
 		fail "$f is still there after purge"
 	fi
 done
-status=$(dpkg-query -W -f='${db:Status-Status}' socketd 2>/dev/null || true)
-[ -z "$status" ] || [ "$status" = not-installed ] ||
-	fail "dpkg still knows socketd after purge: $status"
+for p in $PKGS; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ -z "$status" ] || [ "$status" = not-installed ] ||
+		fail "dpkg still knows $p after purge: $status"
+done
 leftover=$(installed_daemons)
 [ -z "$leftover" ] || fail "/usr/sbin/socketd still runs: $leftover"
 pass "purged: every file gone; the socketd user stays (Debian practice)"
