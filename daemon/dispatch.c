@@ -691,8 +691,11 @@ api_conn_identity(const struct sd_req *r, struct sd_conn_identity *out)
 		*out = r->ident;
 		return SD_OK;
 	}
-	if (tl_worker != r->w || r->x == NULL)
-		return r->x == NULL ? SD_EGONE : SD_EINVAL;
+	/* r->x is the worker's: not even read from another thread. */
+	if (tl_worker != r->w)
+		return SD_EINVAL;
+	if (r->x == NULL)
+		return SD_EGONE;
 	fill_ident(out, r->x->c);
 	out->tls_subject = conn_subject(r->x->c);
 	return SD_OK;
@@ -769,6 +772,17 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 	return rc;
 }
 
+/* max_frame_size in force (a push must fit a frame the client accepts). */
+static size_t
+max_frame_now(void)
+{
+	struct server_cfg *sc = server_cfg_get(g_srv);
+	size_t n = sc->c.max_frame_size;
+
+	server_cfg_put(sc);
+	return n;
+}
+
 static int
 api_push(struct sd_mod *m, uint64_t conn, uint8_t opcode, const void *data,
     size_t len)
@@ -782,10 +796,13 @@ api_push(struct sd_mod *m, uint64_t conn, uint8_t opcode, const void *data,
 	unsigned idx = (unsigned)(conn & ((1u << DISPATCH_ID_SHIFT) - 1));
 
 	if (m == NULL || op->kind != OP_PUSH || op->mod != m ||
-	    (data == NULL && len > 0) || len > PROTO_DEFAULT_MAX * 256)
+	    (data == NULL && len > 0))
 		return SD_EINVAL;
-	if (conn == 0 || idx >= g_srv->nworkers)
+	/* Before the workers exist (a push from init()) nothing is there. */
+	if (conn == 0 || idx >= g_srv->nworkers || g_srv->workers == NULL)
 		return SD_EGONE;
+	if (len > max_frame_now() - PROTO_HDR_SIZE)
+		return SD_EINVAL;
 	w = &g_srv->workers[idx];
 	if ((pm = malloc(sizeof(*pm) + need)) == NULL)
 		return SD_ENOMEM;

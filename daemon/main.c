@@ -192,11 +192,6 @@ reload(struct server *srv)
 		return;
 	}
 	server_cfg_put(cur);
-	if (modreg_reload(srv->mods, &nc, terr, sizeof(terr)) != 0) {
-		cfg_free(&nc);
-		reload_failed(srv, terr);
-		return;
-	}
 	if (srv->tls_listeners > 0 &&
 	    load_tls(&nc, &tls, terr, sizeof(terr)) != 0) {
 		cfg_free(&nc);
@@ -204,6 +199,13 @@ reload(struct server *srv)
 			 "certificates stay in force",
 		    terr);
 		__atomic_add_fetch(&srv->reload_failures, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	/* Last: the modules are the one step that cannot be undone. */
+	if (modreg_reload(srv->mods, &nc, terr, sizeof(terr)) != 0) {
+		tls_ctx_free(tls);
+		cfg_free(&nc);
+		reload_failed(srv, terr);
 		return;
 	}
 	if ((sc = server_cfg_new(&nc)) == NULL) {

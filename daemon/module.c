@@ -12,6 +12,8 @@
  */
 #include <sys/stat.h>
 
+#include <stddef.h>
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "module.h"
@@ -28,6 +31,10 @@
 #ifndef SOCKETD_MODULE_DIR
 #define SOCKETD_MODULE_DIR "/usr/lib/socketd/modules"
 #endif
+
+/* struct sd_module as ABI 1.0 defined it: up to and including fini. */
+#define SD_MODULE_SIZE_1_0                                                     \
+	(offsetof(struct sd_module, fini) + sizeof(((struct sd_module *)0)->fini))
 
 #define STR_(x) #x
 #define STR(x)  STR_(x)
@@ -101,19 +108,30 @@ check_perms(const char *path, char *why, size_t len)
 		    path, (st.st_mode & S_IWOTH) ? "everyone" : "its group");
 		return -1;
 	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		msgf(why, len,
+		    "%s: owned by uid %u, neither root nor socketd's user: "
+		    "refusing to load it",
+		    path, (unsigned)st.st_uid);
+		return -1;
+	}
 	if (realpath(path, dir) == NULL) {
 		msgf(why, len, "%s: %s", path, LOG_ERRSTR(errno));
 		return -1;
 	}
-	if ((slash = strrchr(dir, '/')) != NULL)
+	/* Every directory up to /: none may let others swap the file. */
+	while ((slash = strrchr(dir, '/')) != NULL) {
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(st.st_mode & S_ISVTX)) {
-		msgf(why, len,
-		    "directory %s is writable by %s: refusing to load modules "
-		    "from it",
-		    dir, (st.st_mode & S_IWOTH) ? "everyone" : "its group");
-		return -1;
+		if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    !(st.st_mode & S_ISVTX)) {
+			msgf(why, len,
+			    "directory %s is writable by %s: refusing to load "
+			    "modules from it",
+			    dir, (st.st_mode & S_IWOTH) ? "everyone" : "its group");
+			return -1;
+		}
+		if (slash == dir)
+			break;
 	}
 	return 0;
 }
@@ -252,6 +270,25 @@ settings_free(struct sd_settings *s)
 	free(s);
 }
 
+/* The module's own default must be in its own range. */
+static int
+check_default(const struct sd_setting *sp, const struct sd_setval *v,
+    char *why, size_t len)
+{
+	double x;
+
+	if (!has_range(sp) || sp->type == SD_SET_BOOL)
+		return 0;
+	x = sp->type == SD_SET_INT	? (double)v->i
+	    : sp->type == SD_SET_FLOAT ? v->f
+				       : (double)strlen(v->s);
+	if (x >= sp->min && x <= sp->max)
+		return 0;
+	msgf(why, len, "setting %s: default \"%s\" is outside its range %g to %g",
+	    sp->name, sp->def != NULL ? sp->def : "", sp->min, sp->max);
+	return -1;
+}
+
 /*
  * The module's settings from cm, checked against d's schema; NULL with
  * err ("file:line: modules.hello.settings.x: why").
@@ -279,7 +316,8 @@ settings_build(const struct sd_module *d, const struct cfg_module *cm,
 		s->v[i].type = sp->type;
 		s->n = i + 1;
 		if (!good_name(sp->name) ||
-		    parse_default(sp, &s->v[i], why, sizeof(why)) != 0) {
+		    parse_default(sp, &s->v[i], why, sizeof(why)) != 0 ||
+		    check_default(sp, &s->v[i], why, sizeof(why)) != 0) {
 			msgf(err, len, "%s:%d: modules.%s: %s", cm->file,
 			    cm->line, cm->name,
 			    good_name(sp->name) ? why
@@ -333,8 +371,13 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 		    "magic number)");
 		return -1;
 	}
+	/*
+	 * A module of an older minor has a shorter descriptor: the fields of
+	 * ABI 1.0 must be there; later ones (none yet) would be read only
+	 * below d->size.
+	 */
 	if (d->abi_major != SD_ABI_MAJOR || d->abi_minor > SD_ABI_MINOR ||
-	    d->size < sizeof(struct sd_module)) {
+	    d->size < SD_MODULE_SIZE_1_0) {
 		msgf(why, len,
 		    "module %s was built for module ABI %u.%u; this socketd "
 		    "provides ABI %s (rebuild it against this socketd's "
@@ -358,6 +401,13 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 	}
 	*nh = *np = 0;
 	for (h = d->handlers; h != NULL && h->name != NULL; h++, (*nh)++) {
+		if (good_name(h->name) &&
+		    strlen(d->name) + 1 + strlen(h->name) > 64) {
+			msgf(why, len,
+			    "%s.%s is longer than the 64 bytes OPCODES allows",
+			    d->name, h->name);
+			return -1;
+		}
 		if (!good_name(h->name) || h->fn == NULL ||
 		    (h->kind != SD_SYNC && h->kind != SD_BLOCKING &&
 			h->kind != SD_ASYNC)) {
@@ -368,7 +418,7 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 		}
 	}
 	for (p = d->pushes; p != NULL && *p != NULL; p++, (*np)++)
-		if (!good_name(*p)) {
+		if (!good_name(*p) || strlen(d->name) + 1 + strlen(*p) > 64) {
 			msgf(why, len, "push opcode %u has a bad name",
 			    *np);
 			return -1;
@@ -433,11 +483,13 @@ open_one(struct modreg *r, const struct cfg *c, size_t k, char *err,
 	}
 	m->d = d;
 	m->index = (unsigned)k;
+	m->line = cm->line;
 	m->opcode = cm->opcode;
 	m->nhandlers = nh;
 	m->npushes = np;
 	if ((m->name = strdup(cm->name)) == NULL ||
-	    (m->path = strdup(path)) == NULL) {
+	    (m->path = strdup(path)) == NULL ||
+	    (m->file = strdup(cm->file)) == NULL) {
 		msgf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
@@ -500,8 +552,9 @@ modreg_init(struct modreg *r, const struct sd_api *api, char *err, size_t len)
 		why[0] = '\0';
 		if (m->d->init != NULL &&
 		    m->d->init(m, api, m->set, why, sizeof(why)) != 0) {
-			msgf(err, len, "module %s (%s): init failed: %s",
-			    m->name, m->path,
+			msgf(err, len, "%s:%d: modules.%s: module %s (%s): init "
+				       "failed: %s",
+			    m->file, m->line, m->name, m->name, m->path,
 			    why[0] != '\0' ? why : "no reason given");
 			return -1;
 		}
@@ -516,7 +569,7 @@ modreg_reload(struct modreg *r, const struct cfg *c, char *err, size_t len)
 	struct sd_settings **next;
 	char why[256];
 	size_t k;
-	int rc = 0;
+	int rc = 0, built;
 
 	if (r->nmods == 0)
 		return 0;
@@ -528,12 +581,18 @@ modreg_reload(struct modreg *r, const struct cfg *c, char *err, size_t len)
 		if ((next[k] = settings_build(r->mods[k].d, &c->modules[k],
 			 err, len)) == NULL)
 			rc = -1;
-	for (k = 0; k < r->nmods && rc == 0; k++) {
+	built = rc == 0;
+	/* Only when every module's settings passed; then every reload. */
+	for (k = 0; k < r->nmods && built; k++) {
 		struct sd_mod *m = &r->mods[k];
 
 		why[0] = '\0';
 		if (m->d->reload == NULL) {
-			continue; /* keeps what init() took */
+			if (next[k]->n > 0)
+				log_info("module %s has no reload hook: its "
+					 "settings change at the next restart",
+				    m->name);
+			continue;
 		} else if (m->d->reload(m, next[k], why, sizeof(why)) != 0) {
 			if (rc == 0)
 				msgf(err, len,
@@ -575,6 +634,7 @@ modreg_free(struct modreg *r)
 	for (k = 0; k < r->nmods; k++) {
 		free(r->mods[k].name);
 		free(r->mods[k].path);
+		free(r->mods[k].file);
 		settings_free(r->mods[k].set);
 	}
 	free(r->mods);

@@ -60,6 +60,8 @@ struct sd_mod {
 	const struct sd_module *d;
 	char *name;
 	char *path; /* as opened */
+	char *file; /* the configuration file and line of its entry */
+	int line;
 	unsigned index;
 	unsigned opcode, nhandlers, npushes;
 	struct sd_settings *set; /* in force */

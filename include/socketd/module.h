@@ -147,8 +147,11 @@ struct sd_handler {
 };
 
 /*
- * Identity of a request's connection, filled by sd_api.conn_identity.
- * Strings belong to socketd and are valid until the request's reply.
+ * Identity of a request's connection, filled by sd_api.conn_identity
+ * during the handler call (any kind; for SD_BLOCKING socketd takes a copy
+ * before the handler thread runs it).  Strings belong to socketd: valid
+ * until the handler returns (SD_SYNC, SD_ASYNC) or until the reply
+ * (SD_BLOCKING); copy what you keep longer.
  */
 struct sd_conn_identity {
 	int family;           /* AF_INET or AF_INET6 */
@@ -196,8 +199,8 @@ struct sd_api {
 	 * module's push opcodes to a connection, from any thread.  SD_OK:
 	 * queued (frames from one thread to one connection keep their
 	 * order); SD_EGONE: the connection has closed; SD_EFULL: its pending
-	 * output is over the push limit; SD_EINVAL: not this module's push
-	 * opcode.
+	 * output is over the push limit (4 MiB); SD_EINVAL: not this
+	 * module's push opcode, or more than max_frame_size - 8 bytes.
 	 */
 	int (*push)(struct sd_mod *m, uint64_t conn, uint8_t opcode,
 	    const void *data, size_t len);

@@ -332,7 +332,7 @@ test_timeout_then_late_reply(void **state)
 static void
 test_push_to_another_connection(void **state)
 {
-	struct h_daemon *d = start(state, NULL);
+	struct h_daemon *d = start(state, "max_frame_size = 65536;");
 	int a = h_raw(T(state), d), b = h_raw(T(state), d);
 	char req[64], *who;
 	unsigned long long id;
@@ -357,6 +357,15 @@ test_push_to_another_connection(void **state)
 	assert_int_equal(h_read_frame(a, &f, 3000), 0);
 	assert_int_equal(f.opcode, TM_NOTE);
 	h_frame_free(&f);
+	/* More than a frame can carry (max_frame_size 65536 here). */
+	expect_str(a, TM_PUSH, 30, "1 *65529", PROTO_OK, "EINVAL");
+	snprintf(req, sizeof(req), "%llu *65528", id);
+	expect_str(a, TM_PUSH, 31, req, PROTO_OK, "OK");
+	assert_int_equal(h_read_frame(a, &f, 3000), 0);
+	assert_int_equal(f.opcode, TM_NOTE);
+	assert_int_equal(f.payload_len, 65528);
+	h_frame_free(&f);
+	snprintf(req, sizeof(req), "%llu hello a", id);
 	/* Gone: a clear result, never a crash. */
 	h_close(T(state), a);
 	assert_int_equal(
@@ -366,7 +375,7 @@ test_push_to_another_connection(void **state)
 	expect_str(b, TM_PUSH, 4, req, PROTO_OK, "EGONE");
 	expect_str(b, TM_PUSH, 5, "0 x", PROTO_OK, "EGONE");
 	expect_str(b, TM_PUSH, 6, "18446744073709551615 x", PROTO_OK, "EGONE");
-	assert_int_equal(h_stat_of(T(state), d, "pushes"), 2);
+	assert_int_equal(h_stat_of(T(state), d, "pushes"), 3);
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
@@ -439,7 +448,7 @@ test_reload_settings(void **state)
 {
 	struct h_opts o = {0};
 	struct h_daemon *d;
-	int fd;
+	int fd, greeted;
 
 	o.extra = mods("a", "false", NULL);
 	d = h_start(T(state), &o);
@@ -458,13 +467,15 @@ test_reload_settings(void **state)
 	    "module testmod refused its new settings: refuse_reload is set",
 	    3000));
 	expect_str(fd, TM_LABEL, 3, NULL, PROTO_OK, "b");
-	/* A bad value fails it before any module sees it. */
+	/* A bad value fails it before any module sees it: hello too. */
+	greeted = h_log_count(d, "greeting is now", NULL);
 	o.extra = mods("this label is far longer than thirty-two bytes",
 	    "false", NULL);
 	h_write_config(d, &o);
 	h_signal(d, SIGHUP);
 	assert_true(h_log_wait(
 	    d, "reload failed", "modules.testmod.settings.label", 3000));
+	assert_int_equal(h_log_count(d, "greeting is now", NULL), greeted);
 	expect_str(fd, TM_LABEL, 4, NULL, PROTO_OK, "b");
 	assert_int_equal(h_stat_of(T(state), d, "reload_failures"), 2);
 	/* Changing the list needs a restart. */
@@ -534,7 +545,7 @@ check_config(void **state, const char *text, int want_status,
 static void
 test_load_errors_named(void **state)
 {
-	char text[1024], wdir[512], cmd[1200];
+	char text[1024], wdir[512], cmd[4096];
 
 	check_config(state, ONE_MOD(TMDIR "/testmod.so", "0xa0", ""), 0,
 	    NULL, NULL);
@@ -573,6 +584,12 @@ test_load_errors_named(void **state)
 		"settings: {\n ratio = 1.5; };"),
 	    1, "modules.testmod.settings.ratio: must be a number from 0 to 1",
 	    NULL);
+	check_config(state, ONE_MOD(TMDIR "/testmod_baddefault.so", "0xa0", ""),
+	    1, "modules.testmod:",
+	    "setting broken: default \"500\" is outside its range 1 to 100");
+	check_config(state, ONE_MOD(TMDIR "/testmod_longname.so", "0xa0", ""),
+	    1, "modules.testmod:",
+	    "is longer than the 64 bytes OPCODES allows");
 	/* The name must be the module's own. */
 	snprintf(text, sizeof(text),
 	    "modules = ( { name = \"other\"; path = \"%s/testmod.so\"; "
@@ -608,6 +625,27 @@ test_load_errors_named(void **state)
 	    "refusing to load modules from it");
 	assert_int_equal(chmod(wdir, 0755), 0);
 	check_config(state, text, 0, NULL, NULL);
+	/* Any directory up the path counts, not only the module's own. */
+	snprintf(cmd, sizeof(cmd),
+	    "mkdir -p %s/g/sub && chmod 0775 %s/g && chmod 0755 %s/g/sub && "
+	    "cp %s/testmod.so %s/g/sub/",
+	    wdir, wdir, wdir, TMDIR, wdir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text),
+	    "modules = ( { name = \"testmod\"; path = \"%s/g/sub/testmod.so\"; "
+	    "opcode = 0xa0; } );\n",
+	    wdir);
+	check_config(state, text, 1, "/g is writable by its group",
+	    "refusing to load modules from it");
+	/* Owned by someone else (only root can make such a file). */
+	if (geteuid() == 0) {
+		snprintf(cmd, sizeof(cmd),
+		    "chmod 0755 %s/g && chown 12345 %s/g/sub/testmod.so", wdir,
+		    wdir);
+		assert_int_equal(system(cmd), 0);
+		check_config(state, text, 1, "owned by uid 12345",
+		    "neither root nor socketd's user");
+	}
 }
 
 /* init() failing stops start-up with the module's own message. */
@@ -622,8 +660,8 @@ test_init_failure_stops_startup(void **state)
 		  "true; }; } );";
 	d = h_spawn(T(state), &o);
 	assert_int_equal(h_wait_exit(d, 5000), 1);
-	assert_true(h_log_count(d, "module testmod", "init failed: "
-						     "fail_init is set") == 1);
+	assert_true(h_log_count(d, "modules.testmod: module testmod",
+			"init failed: fail_init is set") == 1);
 }
 
 int

@@ -178,7 +178,22 @@ push(struct sd_req *r)
 	id = strtoull(buf, &sp, 10);
 	if (*sp == ' ')
 		sp++;
-	rc = api->push(self, id, api->opcode_of(self, 12), sp, strlen(sp));
+	if (*sp == '*') {
+		/* "ID *N": N bytes of x (a push too large for a frame). */
+		size_t big = strtoul(sp + 1, NULL, 10);
+		char *x = malloc(big ? big : 1);
+
+		if (x == NULL) {
+			reply_str(r, SD_STATUS_INTERNAL, "out of memory");
+			return;
+		}
+		memset(x, 'x', big);
+		rc = api->push(self, id, api->opcode_of(self, 12), x, big);
+		free(x);
+	} else {
+		rc = api->push(
+		    self, id, api->opcode_of(self, 12), sp, strlen(sp));
+	}
 	reply_str(r, SD_STATUS_OK, names[-rc]);
 }
 
@@ -343,6 +358,9 @@ fini(struct sd_mod *m)
 }
 
 static const struct sd_setting settings[] = {
+#ifdef TESTMOD_BAD_DEFAULT
+    {"broken", SD_SET_INT, "500", 1, 100, NULL},
+#endif
     {"fail_init", SD_SET_BOOL, "false", 0, 0, NULL},
     {"refuse_reload", SD_SET_BOOL, "false", 0, 0, NULL},
     {"label", SD_SET_STRING, "t", 1, 32, NULL},
@@ -364,6 +382,10 @@ static const struct sd_handler handlers[] = {
     {"twice", SD_SYNC, twice},
     {"now", SD_ASYNC, now},
     {"label", SD_SYNC, get_label},
+#ifdef TESTMOD_LONG_NAME
+    {"a_handler_name_that_is_far_too_long_for_opcodes_to_list_it", SD_SYNC,
+	echo},
+#endif
     {NULL, 0, NULL},
 };
 

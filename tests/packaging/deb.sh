@@ -57,7 +57,7 @@ fi
 command -v dpkg-buildpackage >/dev/null 2>&1 ||
 	skip "dpkg-buildpackage is not installed (apt-get install dpkg-dev debhelper)"
 [ "$(id -u)" -eq 0 ] || skip "installing the package needs root"
-PKGS="socketd libsocketd1 libsocketd-dev"
+PKGS="socketd libsocketd1 libsocketd-dev socketd-dev python3-socketd"
 for p in $PKGS; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	if [ -n "$status" ] && [ "$status" != not-installed ]; then
@@ -182,7 +182,12 @@ FILES="$FILES $LIB /usr/lib/$MA/libsocketd.so.1.0.0
 /usr/share/man/man3/socketd_connect.3.gz
 /usr/share/doc/libsocketd1/copyright
 /usr/share/doc/libsocketd-dev/examples/socketd-hello.c
-/usr/share/doc/libsocketd-dev/examples/Makefile"
+/usr/share/doc/libsocketd-dev/examples/Makefile
+/usr/include/socketd/module.h /usr/lib/$MA/pkgconfig/socketd-module.pc
+/usr/share/man/man3/socketd-module.3.gz
+/usr/lib/$MA/socketd/modules/hello.so
+/usr/lib/python3/dist-packages/socketd/__init__.py
+/usr/lib/python3/dist-packages/socketd/py.typed"
 for f in $FILES; do
 	[ -e "$f" ] || fail "$f is not installed"
 done
@@ -278,8 +283,13 @@ while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	attempt=$((attempt + 1))
 	PORT=$((20000 + RANDOM % 40000))
 	[ "$PORT" -ne 7411 ] || continue
+	# The example module too, from the default module_dir.
 	sed -e "s|^listen = .*|listen = [ \"127.0.0.1:$PORT\" ];|" \
 	    -e 's|^#user = "socketd";|user = "socketd";|' \
+	    -e 's|^#modules = (|modules = (|' \
+	    -e 's|^#  { name = "hello";|  { name = "hello";|' \
+	    -e 's|^#    settings: { greeting|    settings: { greeting|' \
+	    -e 's|^#);$|);|' \
 	    /etc/socketd.conf >"$RUN/socketd.conf"
 	chmod 644 "$RUN/socketd.conf"
 	if ! grep -q "^listen = \[ \"127.0.0.1:$PORT\" \];" "$RUN/socketd.conf" ||
@@ -314,6 +324,39 @@ if $BOUND "$CLI" -H 127.0.0.1 -p "$PORT" -t 2 info >"$RUN/info" 2>&1 &&
 else
 	cat "$RUN/info" >&2
 	fail "socketd-cli info"
+fi
+# The installed hello module, called by name.
+if $BOUND "$CLI" -H 127.0.0.1 -p "$PORT" -t 2 call hello.upper abc \
+    >"$RUN/upper" 2>&1 && [ "$(cat "$RUN/upper")" = ABC ]; then
+	pass "socketd-cli call hello.upper abc: $(cat "$RUN/upper")"
+else
+	cat "$RUN/upper" "$RUN/socketd.log" >&2
+	fail "the installed hello module does not answer"
+fi
+# socketd-dev: a module built out of tree from the installed files alone,
+# which socketd -t then loads and checks.
+mkdir -m 755 "$RUN/mod"
+cp "$TOP/examples/modules/hello/hello.c" "$RUN/mod/"
+if (cd "$RUN/mod" && cc -shared -fPIC \
+    $(pkg-config --cflags socketd-module) -o hello.so hello.c -lpthread) \
+    >"$RUN/mod.log" 2>&1 &&
+    printf 'modules = ( { name = "hello"; path = "%s/mod/hello.so"; opcode = 0x90; } );\n' \
+    "$RUN" >"$RUN/mod.conf" &&
+    /usr/sbin/socketd -t -c "$RUN/mod.conf" >>"$RUN/mod.log" 2>&1; then
+	pass "a module built with \$(pkg-config --cflags socketd-module) loads"
+else
+	cat "$RUN/mod.log" >&2
+	fail "socketd-dev: an out-of-tree module does not build or load"
+fi
+# python3-socketd against the installed daemon.
+if $BOUND python3 -c "import socketd, sys
+with socketd.Client('127.0.0.1', $PORT, timeout=2) as c:
+    sys.stdout.write(c.call('hello.upper', b'py').decode())" \
+    >"$RUN/py" 2>&1 && [ "$(cat "$RUN/py")" = PY ]; then
+	pass "python3-socketd: call('hello.upper', b'py') = $(cat "$RUN/py")"
+else
+	cat "$RUN/py" >&2
+	fail "python3-socketd does not reach the installed daemon"
 fi
 # The -dev package's example, built from the installed files alone.
 mkdir "$RUN/example"
