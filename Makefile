@@ -25,7 +25,9 @@ DEB_DEPS   += python3 python3-pytest mypy
 # PID 1).  Only where the .deb test runs: in CI (CI=true) or with
 # SOCKETD_DEB_TEST=1.
 PKG_DEPS    = build-essential debhelper dpkg-dev fakeroot lintian \
-              libsystemd-dev rpmlint rpm systemd
+              libsystemd-dev rpmlint rpm systemd dh-python \
+              pybuild-plugin-pyproject python3-all python3-setuptools \
+              python3-wheel
 ifneq ($(filter true,$(CI))$(filter 1,$(SOCKETD_DEB_TEST)),)
 DEB_DEPS   += $(PKG_DEPS)
 endif

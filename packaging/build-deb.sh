@@ -32,6 +32,10 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
 
+# The system's tools only, as a Debian build machine has: a python3 from
+# pyenv or a venv first in PATH lacks the modules pybuild needs.
+SYSPATH=/usr/sbin:/usr/bin:/sbin:/bin
+
 version=$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)
 upstream=${version%-*}
 work=$(mktemp -d "${TMPDIR:-/tmp}/socketd-deb.XXXXXX")
@@ -72,9 +76,9 @@ cp -a "$top/packaging/debian" "$src/debian"
 
 echo "$0: building socketd $version in $src"
 if [ "$source_too" -eq 1 ]; then
-	(cd "$src" && dpkg-buildpackage -us -uc)
+	(cd "$src" && PATH=$SYSPATH dpkg-buildpackage -us -uc)
 else
-	(cd "$src" && dpkg-buildpackage -us -uc -b)
+	(cd "$src" && PATH=$SYSPATH dpkg-buildpackage -us -uc -b)
 fi
 
 shopt -s nullglob

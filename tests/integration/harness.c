@@ -541,11 +541,22 @@ probe(const char *host, int port, int timeout_ms)
  * ECONNREFUSED on ::1 under valgrind).  socketd logs "ready" after the
  * last one, so wherever log.level shows info lines, wait for that too.
  */
+/*
+ * Under memcheck (20-50 times slower) start-up with modules loaded (a
+ * dlopen, their init, the handler threads) can take longer than
+ * READY_MS on a busy machine.
+ */
+static int
+ready_ms(void)
+{
+	return getenv("SOCKETD_IT_VALGRIND") != NULL ? 4 * READY_MS : READY_MS;
+}
+
 static int
 wait_ready(struct h_daemon *d, const struct h_opts *o)
 {
 	const char *host = o->probe_host ? o->probe_host : "127.0.0.1";
-	int64_t deadline = h_now_ms() + READY_MS;
+	int64_t deadline = h_now_ms() + ready_ms();
 	int ws, want_line, probed = 0;
 	pid_t r;
 
@@ -622,7 +633,7 @@ h_start(struct h_ctx *t, const struct h_opts *o)
 			(void)h_stop(d, STOP_MS);
 			fail_msg("socketd (port %d) did not accept and log "
 				 "\"ready\" within %d ms",
-			    d->port, READY_MS);
+			    d->port, ready_ms());
 		}
 		/* Exited: retry only if someone took the port meanwhile. */
 		log = h_log_read(d);

@@ -106,10 +106,33 @@ test_handler_kinds(void **state)
 	struct h_daemon *d = start(state, NULL);
 	int fd = h_raw(T(state), d);
 	int64_t t0;
+	size_t i;
 	char *p;
 
 	expect_str(fd, HELLO_UPPER, 1, "abc-XyZ 09", PROTO_OK, "ABC-XYZ 09");
 	expect_str(fd, HELLO_UPPER, 2, "", PROTO_OK, "");
+	/* Every byte value, at every alignment of the 8-byte steps. */
+	for (i = 0; i < 8; i++) {
+		uint8_t all[256 + 8];
+		struct h_frame f;
+		size_t k;
+
+		for (k = 0; k < sizeof(all); k++)
+			all[k] = (uint8_t)(k * 7 + i);
+		assert_int_equal(
+		    h_send_req(fd, HELLO_UPPER, 100 + (uint32_t)i, all + i,
+			sizeof(all) - i),
+		    0);
+		h_expect_frame(fd, HELLO_UPPER, PROTO_OK, 100 + (uint32_t)i, &f);
+		assert_int_equal(f.payload_len, sizeof(all) - i);
+		for (k = 0; k < f.payload_len; k++) {
+			uint8_t b = all[i + k];
+
+			assert_int_equal(f.payload[k],
+			    b >= 'a' && b <= 'z' ? b - 32 : b);
+		}
+		h_frame_free(&f);
+	}
 	t0 = h_now_ms();
 	expect_str(fd, HELLO_SLEEP, 3, "100", PROTO_OK, "");
 	assert_true(h_now_ms() - t0 >= 100);
@@ -139,7 +162,7 @@ test_handler_kinds(void **state)
 	free(p);
 	free(call(fd, TM_NOTE + 1, 15, NULL, PROTO_UNKNOWN_OPCODE));
 	free(call(fd, 0x83, 16, NULL, PROTO_UNKNOWN_OPCODE));
-	assert_int_equal(h_stat_of(T(state), d, "hello.upper_requests"), 2);
+	assert_int_equal(h_stat_of(T(state), d, "hello.upper_requests"), 10);
 	assert_int_equal(h_stat_of(T(state), d, "hello.sleep_errors"), 2);
 	assert_int_equal(h_stat_of(T(state), d, "testmod.noreply_errors"), 1);
 	assert_int_equal(h_stop(d, 0), 0);

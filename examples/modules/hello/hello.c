@@ -51,11 +51,32 @@ bad_ms(struct sd_req *r)
 	return api->reply(r, SD_STATUS_BAD_REQUEST, msg, sizeof(msg) - 1);
 }
 
+/*
+ * ASCII a-z to A-Z, eight bytes at a time: a synchronous handler runs on
+ * the worker, so it should be quick.  For each byte b of w, the top bit
+ * of (b & 0x7f) + (0x80 - 'a') is set when b >= 'a', and of
+ * (b & 0x7f) + (0x7f - 'z') when b > 'z' (no carry crosses bytes: each
+ * sum stays below 0x100); a byte with its own top bit set is not ASCII.
+ * The lower-case bytes get 0x20 cleared.
+ */
+static uint64_t
+upper8(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t low7 = w & (0x7f * ones);
+	uint64_t ge_a = low7 + (0x80 - 'a') * ones;
+	uint64_t gt_z = low7 + (0x7f - 'z') * ones;
+	uint64_t lower = ge_a & ~gt_z & ~w & (0x80 * ones);
+
+	return w ^ (lower >> 2);
+}
+
 static void
 upper(struct sd_req *r)
 {
 	uint8_t buf[4096], *out = buf;
 	const uint8_t *p;
+	uint64_t w;
 	size_t n, i;
 
 	p = api->payload(r, &n);
@@ -63,7 +84,12 @@ upper(struct sd_req *r)
 		api->reply(r, SD_STATUS_INTERNAL, "out of memory", 13);
 		return;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		w = upper8(w);
+		memcpy(out + i, &w, 8);
+	}
+	for (; i < n; i++)
 		out[i] = p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 : p[i];
 	api->reply(r, SD_STATUS_OK, out, n);
 	if (out != buf)
