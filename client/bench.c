@@ -587,8 +587,8 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 				    optarg);
 				return -1;
 			}
-			(void)snprintf(o->op_label, sizeof(o->op_label), "%s",
-			    optarg);
+			(void)snprintf(
+			    o->op_label, sizeof(o->op_label), "%s", optarg);
 			break;
 		case OPT_PAYLOAD:
 			if (strlen(optarg) > BENCH_SIZE_MAX) {
@@ -1647,8 +1647,8 @@ conn_init(
 	c->next_id = 1;
 	c->expect_id = 1;
 	c->payload = o->payload != NULL ? o->payload
-	    : b->pattern != NULL	    ? b->pattern + idx % 251u
-					    : NULL;
+	    : b->pattern != NULL        ? b->pattern + idx % 251u
+					: NULL;
 	c->out_cap = (size_t)o->pipeline * b->frame_len;
 	c->in_cap = b->in_cap;
 	c->ring = calloc(o->pipeline, sizeof(*c->ring));
@@ -1704,8 +1704,8 @@ print_json(const struct bench *b, const struct totals *r)
 		     "\"max\":%.3f,\"mean\":%.3f},"
 		     "\"connect_failures\":%" PRIu64 ","
 		     "\"connections_lost\":%" PRIu64 "}\n",
-	    o->op_label, o->connections, o->pipeline, b->nthreads,
-	    o->size, r->duration_s, r->requests, r->errors, r->rps,
+	    o->op_label, o->connections, o->pipeline, b->nthreads, o->size,
+	    r->duration_s, r->requests, r->errors, r->rps,
 	    us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
 	    us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)),
 	    us(h->max), hist_mean(h) / 1000.0, r->connect_failures, r->lost);

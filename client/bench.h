@@ -47,9 +47,9 @@ struct bench_opts {
 	double duration_s; /* measured seconds when requests is 0 */
 	unsigned pipeline;
 	unsigned threads;
-	uint8_t opcode; /* PROTO_OP_*, or a module's */
-	size_t size;    /* payload bytes (echo, --payload); 0 otherwise */
-	const char *op_name;    /* --op NAME to resolve through OPCODES */
+	uint8_t opcode;      /* PROTO_OP_*, or a module's */
+	size_t size;         /* payload bytes (echo, --payload); 0 otherwise */
+	const char *op_name; /* --op NAME to resolve through OPCODES */
 	const uint8_t *payload; /* --payload TEXT, or NULL */
 	int module;             /* not a built-in: answers are not judged */
 	char op_label[72];      /* for the report: "echo", "hello.upper" */

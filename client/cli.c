@@ -80,10 +80,9 @@ static const struct cmd cmds[] = {
     {"info", "", "print the server's information", 0, 0, cmd_info},
     {"stats", "", "print the server's statistics", 0, 0, cmd_stats},
     {"time", "", "print the server's clock (ISO 8601, UTC)", 0, 0, cmd_time},
-    {"opcodes", "", "list the opcodes the server serves", 0, 0,
-	cmd_opcodes},
-    {"call", "NAME [PAYLOAD|-]",
-	"call a handler (NAME or 0xNN); - reads stdin", 1, 2, cmd_call},
+    {"opcodes", "", "list the opcodes the server serves", 0, 0, cmd_opcodes},
+    {"call", "NAME [PAYLOAD|-]", "call a handler (NAME or 0xNN); - reads stdin",
+	1, 2, cmd_call},
     {"bench", "[OPTION...]", "load-test the server (bench --help)", 0, -1,
 	cmd_bench},
 };
@@ -526,7 +525,7 @@ cmd_call(const struct opts *o, int argc, char **argv)
 	size_t len = 0;
 	int rc, rv = CLI_FAIL;
 
-	if ((rc = opnames_number(argv[0], &num)) == -1)
+	if (opnames_number(argv[0], &num) == -1)
 		return usage_error(
 		    "bad opcode '%s': expected a name or 0x00 to 0xff",
 		    argv[0]);

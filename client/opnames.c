@@ -33,8 +33,8 @@ opnames_number(const char *s, uint8_t *op)
 }
 
 int
-opnames_find(const uint8_t *text, size_t len, const char *name, uint8_t *op,
-    int *push)
+opnames_find(
+    const uint8_t *text, size_t len, const char *name, uint8_t *op, int *push)
 {
 	size_t nlen = strlen(name), off = 0, end, i;
 	const char *line;
@@ -53,8 +53,7 @@ opnames_find(const uint8_t *text, size_t len, const char *name, uint8_t *op,
 		if (end - i >= nlen && memcmp(text + i, name, nlen) == 0 &&
 		    (i + nlen == end || text[i + nlen] == ' ')) {
 			*op = (uint8_t)(hi << 4 | lo);
-			*push = i + nlen != end &&
-			    end - (i + nlen) == 5 &&
+			*push = i + nlen != end && end - (i + nlen) == 5 &&
 			    memcmp(text + i + nlen, " push", 5) == 0;
 			return 0;
 		}
@@ -84,8 +83,8 @@ opnames_resolve(struct sdc *c, const char *name, uint8_t *op, char *err)
 		return -1;
 	}
 	if (r.status != PROTO_OK) {
-		sdc_seterr(err, "OPCODES answered %s",
-		    proto_status_str(r.status));
+		sdc_seterr(
+		    err, "OPCODES answered %s", proto_status_str(r.status));
 		return -1;
 	}
 	if (opnames_find(r.payload, r.payload_len, name, op, &push) != 0) {

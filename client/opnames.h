@@ -20,8 +20,8 @@ int opnames_number(const char *s, uint8_t *op);
  * Find name in an OPCODES answer ("0xNN name[ push]\n" lines).  0 with
  * *op and *push set, -1 when it is not there or a line is malformed.
  */
-int opnames_find(const uint8_t *text, size_t len, const char *name,
-    uint8_t *op, int *push);
+int opnames_find(
+    const uint8_t *text, size_t len, const char *name, uint8_t *op, int *push);
 
 /*
  * name or 0xNN to an opcode, asking the server on c when it is a name.

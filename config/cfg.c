@@ -145,10 +145,8 @@ static const struct spec root_spec[] = {
     {"module_dir", SPEC_STRING, FIELD(module_dir), 0, 0, NULL},
     {"handler_threads", SPEC_UINT, FIELD(handler_threads), 1,
 	CFG_HANDLER_THREADS_MAX, NULL},
-    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX,
-	NULL},
-    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX,
-	NULL},
+    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX, NULL},
+    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX, NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -760,8 +758,8 @@ load_msettings(const struct loader *ld, const config_setting_t *grp,
 }
 
 static int
-load_module(const struct loader *ld, const config_setting_t *e,
-    const char *key, struct cfg *c, struct cfg_module *m)
+load_module(const struct loader *ld, const config_setting_t *e, const char *key,
+    struct cfg *c, struct cfg_module *m)
 {
 	const config_setting_t *s;
 	char k[sizeof(ld->err->key)];
@@ -843,7 +841,8 @@ load_module(const struct loader *ld, const config_setting_t *e,
 	}
 	if (m->path == NULL || m->opcode == 0) {
 		keyf(k, sizeof(k), "modules.%s", m->name);
-		fail(ld, e, k, "missing %s", m->path == NULL ? "path" : "opcode");
+		fail(ld, e, k, "missing %s",
+		    m->path == NULL ? "path" : "opcode");
 		return -1;
 	}
 	return 0;
@@ -865,8 +864,8 @@ load_modules(const struct loader *ld, const config_setting_t *s,
 		fail(ld, s, key, "more than %d modules", CFG_MODULES_MAX);
 		return -1;
 	}
-	if (n > 0 && (c->modules = calloc((size_t)n, sizeof(*c->modules))) ==
-		NULL) {
+	if (n > 0 &&
+	    (c->modules = calloc((size_t)n, sizeof(*c->modules))) == NULL) {
 		fail(ld, s, key, "out of memory");
 		return -1;
 	}
@@ -1318,17 +1317,18 @@ copy_modules(struct cfg *dst, const struct cfg *src)
 			return -1;
 		if (sm->nsettings == 0)
 			continue;
-		if ((m->settings = calloc(sm->nsettings, sizeof(*m->settings))) ==
-		    NULL)
+		if ((m->settings = calloc(
+			 sm->nsettings, sizeof(*m->settings))) == NULL)
 			return -1;
 		for (j = 0; j < sm->nsettings; j++) {
 			m->settings[j] = sm->settings[j];
 			m->settings[j].name = m->settings[j].s = NULL;
 			m->settings[j].file = NULL;
 			m->nsettings++;
-			if (dup_str(&m->settings[j].name, sm->settings[j].name) !=
+			if (dup_str(&m->settings[j].name,
+				sm->settings[j].name) != 0 ||
+			    dup_str(&m->settings[j].s, sm->settings[j].s) !=
 				0 ||
-			    dup_str(&m->settings[j].s, sm->settings[j].s) != 0 ||
 			    dup_str(&m->settings[j].file,
 				sm->settings[j].file) != 0)
 				return -1;
@@ -1342,7 +1342,8 @@ cfg_same_modules(const struct cfg *a, const struct cfg *b)
 {
 	size_t i;
 
-	if (a->nmodules != b->nmodules || !same_str(a->module_dir, b->module_dir))
+	if (a->nmodules != b->nmodules ||
+	    !same_str(a->module_dir, b->module_dir))
 		return 0;
 	for (i = 0; i < a->nmodules; i++)
 		if (strcmp(a->modules[i].name, b->modules[i].name) != 0 ||

@@ -57,10 +57,10 @@ struct cfg_cidr {
 	unsigned prefix; /* 0..32 or 0..128 */
 };
 
-#define CFG_MODULES_MAX       32
-#define CFG_MSETTINGS_MAX     64
+#define CFG_MODULES_MAX         32
+#define CFG_MSETTINGS_MAX       64
 #define CFG_HANDLER_THREADS_MAX 1024
-#define CFG_INFLIGHT_MAX      65536
+#define CFG_INFLIGHT_MAX        65536
 
 /* A value from a module's settings group, typed as written in the file. */
 enum cfg_mval_type {

@@ -347,7 +347,8 @@ refuse_busy(struct acceptor *a, int fd, int tls, const char *msg)
 
 /* Hand a new connection to the pool, or hold it while the queue is full. */
 static void
-dispatch(struct acceptor *a, int fd, size_t li, const struct sockaddr_storage *ss)
+dispatch(
+    struct acceptor *a, int fd, size_t li, const struct sockaddr_storage *ss)
 {
 	int tls = a->ls[li].tls;
 	const struct cfg *cf = &a->sc->c;
@@ -425,7 +426,8 @@ accept_batch(struct acceptor *a, size_t i)
 
 	for (n = 0; n < ACCEPT_BATCH && a->paused == PAUSE_NONE; n++) {
 		sl = sizeof(ss);
-		ss.ss_family = AF_UNSPEC; /* accept4 fills it in */
+		/* accept4 fills it in; zeroed so that the port is never junk. */
+		memset(&ss, 0, sizeof(ss));
 		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1) {

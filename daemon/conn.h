@@ -61,10 +61,10 @@ struct conn {
 	const struct conn_io *io;
 	void *io_ctx;
 
-	uint8_t src[16];     /* peer address, IPv4 as ::ffff:a.b.c.d */
-	uint8_t src_counted; /* counted in the server's srclimit table */
-	uint8_t listener;    /* index of the listener it came in on */
-	uint16_t port;       /* the peer's port */
+	uint8_t src[16];      /* peer address, IPv4 as ::ffff:a.b.c.d */
+	uint8_t src_counted;  /* counted in the server's srclimit table */
+	uint8_t listener;     /* index of the listener it came in on */
+	uint16_t port;        /* the peer's port */
 	struct conn_ext *ext; /* module requests (dispatch.h); NULL: none */
 
 	uint8_t *in; /* unparsed input, from in[in_off] for in_len bytes */

@@ -50,7 +50,7 @@ static size_t
 id_slot(const struct worker *w, uint64_t id)
 {
 	return (size_t)((id >> DISPATCH_ID_SHIFT) * 0x9e3779b97f4a7c15ULL >>
-		       32) &
+		   32) &
 	    w->ids_mask;
 }
 
@@ -75,7 +75,7 @@ id_grow(struct worker *w)
 	size_t i, ocap = w->ids ? w->ids_mask + 1 : 0;
 	size_t ncap = ocap ? ocap * 2 : IDS_INIT;
 
-	if ((nt = calloc(ncap, sizeof(*nt))) == NULL)
+	if ((nt = calloc(ncap, sizeof(struct conn_ext *))) == NULL)
 		return -1;
 	w->ids = nt;
 	w->ids_mask = ncap - 1;
@@ -102,8 +102,7 @@ ext_get(struct worker *w, struct conn *c)
 	x->c = c;
 	x->id = (++w->next_id << DISPATCH_ID_SHIFT) | w->index;
 	pthread_mutex_lock(&w->ids_mu);
-	if ((w->ids == NULL || w->nids >= w->ids_mask + 1) &&
-	    id_grow(w) != 0) {
+	if ((w->ids == NULL || w->nids >= w->ids_mask + 1) && id_grow(w) != 0) {
 		pthread_mutex_unlock(&w->ids_mu);
 		free(x);
 		return NULL;
@@ -253,8 +252,8 @@ static int
 answer_now(struct worker *w, struct conn *c, uint8_t opcode,
     uint32_t request_id, unsigned status, const void *data, size_t len)
 {
-	return answer_to(w, c, dispatch_queued(c), opcode, request_id, status,
-	    data, len);
+	return answer_to(
+	    w, c, dispatch_queued(c), opcode, request_id, status, data, len);
 }
 
 static int
@@ -273,8 +272,7 @@ slow_log(struct worker *w, const struct op *op, uint64_t ns)
 	if (log_ratelimit(&w->rl_slow, w->now, 10000, &suppressed))
 		log_warnx("handler %s held worker %u for %llu ms (a %s "
 			  "handler must not block)%s",
-		    op->name, w->index,
-		    (unsigned long long)(ns / 1000000),
+		    op->name, w->index, (unsigned long long)(ns / 1000000),
 		    op->kind == OP_SYNC ? "synchronous" : "asynchronous",
 		    suppressed ? " (and more since the last message)" : "");
 }
@@ -303,12 +301,11 @@ req_new(struct worker *w, struct conn_ext *x, const struct proto_req *req,
 	return r;
 }
 
-static void
-snapshot_ident(struct sd_req *r, struct conn *c);
+static void snapshot_ident(struct sd_req *r, struct conn *c);
 
 int
-dispatch_request(struct worker *w, struct conn *c,
-    const struct proto_req *req, const struct op *op)
+dispatch_request(struct worker *w, struct conn *c, const struct proto_req *req,
+    const struct op *op)
 {
 	struct conn_ext *x;
 	struct sd_req *r;
@@ -437,8 +434,8 @@ drain(struct worker *w, struct conn *c)
 	}
 	return worker_settle(w, c);
 nomem:
-	log_warnx("connection %d: out of memory for an answer; closing it",
-	    c->fd);
+	log_warnx(
+	    "connection %d: out of memory for an answer; closing it", c->fd);
 	c->flags |= CONN_CLOSE;
 	return worker_settle(w, c);
 }
@@ -568,8 +565,7 @@ dispatch_conn_close(struct worker *w, struct conn *c)
 		__atomic_store_n(&r->cancelled, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_lock(&w->ids_mu);
-	for (pp = &w->ids[id_slot(w, x->id)]; *pp != NULL;
-	     pp = &(*pp)->hnext)
+	for (pp = &w->ids[id_slot(w, x->id)]; *pp != NULL; pp = &(*pp)->hnext)
 		if (*pp == x) {
 			*pp = x->hnext;
 			w->nids--;
@@ -752,8 +748,8 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 		len = sizeof(big) - 1;
 	}
 	if (r->inline_) {
-		if (answer_now(r->w, r->x->c, r->opcode, r->request_id,
-			status, data, len) != 0) {
+		if (answer_now(r->w, r->x->c, r->opcode, r->request_id, status,
+			data, len) != 0) {
 			r->w->oom = 1;
 			return SD_ENOMEM;
 		}
@@ -765,8 +761,8 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 		    (uint16_t)status, r->request_id, data, len);
 	/* Decided before forward(): after it, r may be freed at any time. */
 	rc = __atomic_load_n(&r->cancelled, __ATOMIC_ACQUIRE) ? SD_EGONE
-	    : r->ans != NULL					  ? SD_OK
-								  : SD_ENOMEM;
+	    : r->ans != NULL                                  ? SD_OK
+							      : SD_ENOMEM;
 	if (r->op->kind != OP_BLOCKING)
 		forward(r); /* the runner forwards blocking ones */
 	return rc;
@@ -808,8 +804,8 @@ api_push(struct sd_mod *m, uint64_t conn, uint8_t opcode, const void *data,
 		return SD_ENOMEM;
 	pm->m.kind = INBOX_PUSH;
 	pm->conn = conn;
-	pm->len = proto_encode_resp(
-	    pm->frame, need, opcode, PROTO_OK, 0, data, len);
+	pm->len =
+	    proto_encode_resp(pm->frame, need, opcode, PROTO_OK, 0, data, len);
 	pthread_mutex_lock(&w->ids_mu);
 	if ((x = id_find(w, conn)) == NULL) {
 		pthread_mutex_unlock(&w->ids_mu);
@@ -829,8 +825,8 @@ api_push(struct sd_mod *m, uint64_t conn, uint8_t opcode, const void *data,
 	return SD_OK;
 }
 
-static void api_log(struct sd_mod *m, enum sd_log_level level,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void api_log(struct sd_mod *m, enum sd_log_level level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static void
 api_log(struct sd_mod *m, enum sd_log_level level, const char *fmt, ...)

@@ -63,7 +63,7 @@ enum req_state {
 struct conn_ext {
 	uint64_t id;
 	struct conn *c;
-	struct conn_ext *hnext; /* id table chain; under ids_mu */
+	struct conn_ext *hnext;       /* id table chain; under ids_mu */
 	struct sd_req *qhead, *qtail; /* answers in request order */
 	unsigned qlen;
 	uint64_t push_queued; /* atomic: push bytes in the inbox */
@@ -156,7 +156,6 @@ void dispatch_run_blocking(void *item, void *arg);
 /* Free what an inbox still holds at exit. */
 void dispatch_free_msg(struct inbox_msg *m);
 /* STATS lines for the handlers. */
-void dispatch_stats_text(struct server *s, char *buf, size_t cap,
-    size_t *off);
+void dispatch_stats_text(struct server *s, char *buf, size_t cap, size_t *off);
 
 #endif /* SOCKETD_DISPATCH_H */

@@ -34,7 +34,8 @@
 
 /* struct sd_module as ABI 1.0 defined it: up to and including fini. */
 #define SD_MODULE_SIZE_1_0                                                     \
-	(offsetof(struct sd_module, fini) + sizeof(((struct sd_module *)0)->fini))
+	(offsetof(struct sd_module, fini) +                                    \
+	    sizeof(((struct sd_module *)0)->fini))
 
 #define STR_(x) #x
 #define STR(x)  STR_(x)
@@ -127,7 +128,8 @@ check_perms(const char *path, char *why, size_t len)
 			msgf(why, len,
 			    "directory %s is writable by %s: refusing to load "
 			    "modules from it",
-			    dir, (st.st_mode & S_IWOTH) ? "everyone" : "its group");
+			    dir,
+			    (st.st_mode & S_IWOTH) ? "everyone" : "its group");
 			return -1;
 		}
 		if (slash == dir)
@@ -138,8 +140,8 @@ check_perms(const char *path, char *why, size_t len)
 
 /* Parse a default or range-check a value; 0 or -1 with why. */
 static int
-parse_default(const struct sd_setting *sp, struct sd_setval *v, char *why,
-    size_t len)
+parse_default(
+    const struct sd_setting *sp, struct sd_setval *v, char *why, size_t len)
 {
 	const char *d = sp->def != NULL ? sp->def : "";
 	char *end;
@@ -171,8 +173,8 @@ parse_default(const struct sd_setting *sp, struct sd_setval *v, char *why,
 		}
 		break;
 	default:
-		msgf(why, len, "setting %s has an unknown type %d",
-		    sp->name, (int)sp->type);
+		msgf(why, len, "setting %s has an unknown type %d", sp->name,
+		    (int)sp->type);
 		return -1;
 	}
 	return 0;
@@ -235,9 +237,8 @@ take_value(const struct sd_setting *sp, const struct cfg_msetting *ms,
 			goto type;
 		x = (double)strlen(ms->s);
 		if (has_range(sp) && (x < sp->min || x > sp->max)) {
-			msgf(why, len,
-			    "must be a string of %.0f to %.0f bytes", sp->min,
-			    sp->max);
+			msgf(why, len, "must be a string of %.0f to %.0f bytes",
+			    sp->min, sp->max);
 			return -1;
 		}
 		free(v->s);
@@ -272,19 +273,20 @@ settings_free(struct sd_settings *s)
 
 /* The module's own default must be in its own range. */
 static int
-check_default(const struct sd_setting *sp, const struct sd_setval *v,
-    char *why, size_t len)
+check_default(const struct sd_setting *sp, const struct sd_setval *v, char *why,
+    size_t len)
 {
 	double x;
 
 	if (!has_range(sp) || sp->type == SD_SET_BOOL)
 		return 0;
-	x = sp->type == SD_SET_INT	? (double)v->i
+	x = sp->type == SD_SET_INT     ? (double)v->i
 	    : sp->type == SD_SET_FLOAT ? v->f
 				       : (double)strlen(v->s);
 	if (x >= sp->min && x <= sp->max)
 		return 0;
-	msgf(why, len, "setting %s: default \"%s\" is outside its range %g to %g",
+	msgf(why, len,
+	    "setting %s: default \"%s\" is outside its range %g to %g",
 	    sp->name, sp->def != NULL ? sp->def : "", sp->min, sp->max);
 	return -1;
 }
@@ -336,8 +338,8 @@ settings_build(const struct sd_module *d, const struct cfg_module *cm,
 			names[0] = '\0';
 			for (i = 0; i < n && off < sizeof(names); i++)
 				off += (size_t)snprintf(names + off,
-				    sizeof(names) - off, "%s%s",
-				    i ? ", " : "", s->v[i].name);
+				    sizeof(names) - off, "%s%s", i ? ", " : "",
+				    s->v[i].name);
 			msgf(err, len,
 			    "%s:%d: modules.%s.settings.%s: unknown setting "
 			    "(module %s has %s)",
@@ -346,8 +348,8 @@ settings_build(const struct sd_module *d, const struct cfg_module *cm,
 			settings_free(s);
 			return NULL;
 		}
-		if (take_value(&d->settings[i], ms, &s->v[i], why,
-			sizeof(why)) != 0) {
+		if (take_value(
+			&d->settings[i], ms, &s->v[i], why, sizeof(why)) != 0) {
 			msgf(err, len, "%s:%d: modules.%s.settings.%s: %s",
 			    ms->file, ms->line, cm->name, ms->name, why);
 			settings_free(s);
@@ -388,8 +390,9 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 		return -1;
 	}
 	if (!good_name(d->name)) {
-		msgf(why, len, "the descriptor's name is not 1-64 "
-				   "characters a-z, 0-9 and _");
+		msgf(why, len,
+		    "the descriptor's name is not 1-64 "
+		    "characters a-z, 0-9 and _");
 		return -1;
 	}
 	if (strcmp(d->name, cm->name) != 0) {
@@ -412,15 +415,13 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 		    (h->kind != SD_SYNC && h->kind != SD_BLOCKING &&
 			h->kind != SD_ASYNC)) {
 			msgf(why, len,
-			    "handler %u has a bad name, kind or function",
-			    *nh);
+			    "handler %u has a bad name, kind or function", *nh);
 			return -1;
 		}
 	}
 	for (p = d->pushes; p != NULL && *p != NULL; p++, (*np)++)
 		if (!good_name(*p) || strlen(d->name) + 1 + strlen(*p) > 64) {
-			msgf(why, len, "push opcode %u has a bad name",
-			    *np);
+			msgf(why, len, "push opcode %u has a bad name", *np);
 			return -1;
 		}
 	if (*nh == 0) {
@@ -438,8 +439,7 @@ check_descriptor(const struct sd_module *d, const struct cfg_module *cm,
 }
 
 static int
-open_one(struct modreg *r, const struct cfg *c, size_t k, char *err,
-    size_t len)
+open_one(struct modreg *r, const struct cfg *c, size_t k, char *err, size_t len)
 {
 	const struct cfg_module *cm = &c->modules[k];
 	struct sd_mod *m = &r->mods[k];
@@ -457,8 +457,9 @@ open_one(struct modreg *r, const struct cfg *c, size_t k, char *err,
 		    cm->path);
 	if (check_perms(path, why, sizeof(why)) != 0)
 		goto fail;
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) ==
-	    NULL) {
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) == NULL) {
+		/* Main thread, before any other exists (or under -t). */
+		// NOLINTNEXTLINE(concurrency-mt-unsafe)
 		msgf(why, sizeof(why), "cannot load: %s", dlerror());
 		goto fail;
 	}
@@ -501,9 +502,10 @@ open_one(struct modreg *r, const struct cfg *c, size_t k, char *err,
 		o->mod = m;
 		o->index = (uint8_t)i;
 		if (i < nh) {
-			o->kind = d->handlers[i].kind == SD_BLOCKING ? OP_BLOCKING
-			    : d->handlers[i].kind == SD_ASYNC	      ? OP_ASYNC
-								      : OP_SYNC;
+			o->kind = d->handlers[i].kind == SD_BLOCKING
+			    ? OP_BLOCKING
+			    : d->handlers[i].kind == SD_ASYNC ? OP_ASYNC
+							      : OP_SYNC;
 			o->fn = d->handlers[i].fn;
 			snprintf(o->name, sizeof(o->name), "%s.%s", d->name,
 			    d->handlers[i].name);
@@ -515,8 +517,8 @@ open_one(struct modreg *r, const struct cfg *c, size_t k, char *err,
 	}
 	return 0;
 fail:
-	msgf(err, len, "%s:%d: modules.%s: %s", cm->file, cm->line,
-	    cm->name, why);
+	msgf(err, len, "%s:%d: modules.%s: %s", cm->file, cm->line, cm->name,
+	    why);
 	return -1;
 }
 
@@ -552,8 +554,9 @@ modreg_init(struct modreg *r, const struct sd_api *api, char *err, size_t len)
 		why[0] = '\0';
 		if (m->d->init != NULL &&
 		    m->d->init(m, api, m->set, why, sizeof(why)) != 0) {
-			msgf(err, len, "%s:%d: modules.%s: module %s (%s): init "
-				       "failed: %s",
+			msgf(err, len,
+			    "%s:%d: modules.%s: module %s (%s): init "
+			    "failed: %s",
 			    m->file, m->line, m->name, m->name, m->path,
 			    why[0] != '\0' ? why : "no reason given");
 			return -1;
@@ -573,13 +576,13 @@ modreg_reload(struct modreg *r, const struct cfg *c, char *err, size_t len)
 
 	if (r->nmods == 0)
 		return 0;
-	if ((next = calloc(r->nmods, sizeof(*next))) == NULL) {
+	if ((next = calloc(r->nmods, sizeof(struct sd_settings *))) == NULL) {
 		msgf(err, len, "out of memory");
 		return -1;
 	}
 	for (k = 0; k < r->nmods && rc == 0; k++)
-		if ((next[k] = settings_build(r->mods[k].d, &c->modules[k],
-			 err, len)) == NULL)
+		if ((next[k] = settings_build(
+			 r->mods[k].d, &c->modules[k], err, len)) == NULL)
 			rc = -1;
 	built = rc == 0;
 	/* Only when every module's settings passed; then every reload. */
@@ -655,8 +658,8 @@ modreg_opcodes_text(const struct modreg *r, char *buf, size_t cap)
 
 		if (o->kind == OP_NONE)
 			continue;
-		n = snprintf(buf + off, cap - off, "0x%02x %s%s\n", op,
-		    o->name, o->kind == OP_PUSH ? " push" : "");
+		n = snprintf(buf + off, cap - off, "0x%02x %s%s\n", op, o->name,
+		    o->kind == OP_PUSH ? " push" : "");
 		if (n < 0 || (size_t)n >= cap - off)
 			break; /* whole lines only */
 		off += (size_t)n;
@@ -702,8 +705,7 @@ modreg_stats_text(struct modreg *r, char *buf, size_t cap, size_t *off)
 }
 
 static const struct sd_setval *
-setting(const struct sd_settings *s, const char *name,
-    enum sd_setting_type t)
+setting(const struct sd_settings *s, const char *name, enum sd_setting_type t)
 {
 	size_t i;
 

@@ -35,7 +35,7 @@ enum op_kind {
 };
 
 struct op {
-	uint8_t kind; /* enum op_kind */
+	uint8_t kind;  /* enum op_kind */
 	uint8_t index; /* handler or push number within its module */
 	struct sd_mod *mod;
 	sd_handler_fn *fn;
@@ -81,16 +81,15 @@ struct modreg {
  */
 int modreg_open(struct modreg *r, const struct cfg *c, char *err, size_t len);
 /* Call every init(); 0, or -1 with err naming the module. */
-int modreg_init(struct modreg *r, const struct sd_api *api, char *err,
-    size_t len);
+int modreg_init(
+    struct modreg *r, const struct sd_api *api, char *err, size_t len);
 /*
  * SIGHUP with c's settings (the module list unchanged).  Every module's
  * settings are checked first: a bad one fails the reload before any
  * module sees it.  Then each reload() in turn; one that refuses keeps its
  * old settings and fails the reload (-1, err) after the rest have run.
  */
-int modreg_reload(struct modreg *r, const struct cfg *c, char *err,
-    size_t len);
+int modreg_reload(struct modreg *r, const struct cfg *c, char *err, size_t len);
 void modreg_fini(struct modreg *r);
 /* Free what modreg_open built (not the loaded objects: never unloaded). */
 void modreg_free(struct modreg *r);
@@ -102,8 +101,6 @@ void modreg_stats_text(struct modreg *r, char *buf, size_t cap, size_t *off);
 
 /* The module ABI this socketd provides, for -V: "1.0". */
 const char *modreg_abi_str(void);
-
-
 
 /* The sd_api functions implemented here. */
 void modreg_stat_line(struct sd_stats *st, const char *name, uint64_t value);

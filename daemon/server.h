@@ -95,10 +95,10 @@ struct server {
 	struct worker *workers; /* nworkers of them, indexed like the pool */
 	unsigned nworkers;
 	struct acceptor *acc;
-	struct srclimit *src; /* connections per client address */
+	struct srclimit *src;       /* connections per client address */
 	struct modreg *mods;        /* the dispatch table; read-only */
 	struct pool_runner *runner; /* SD_BLOCKING handlers; may be NULL */
-	size_t tls_listeners; /* how many listeners serve TLS */
+	size_t tls_listeners;       /* how many listeners serve TLS */
 
 	int conns_current; /* atomic */
 	struct astats astats;

@@ -74,8 +74,9 @@ static void conn_close(struct worker *w, struct conn *c);
 static int
 reading(const struct conn *c)
 {
-	return !(c->flags & (CONN_EOF | CONN_DRAIN | CONN_THROTTLED |
-			       CONN_CLOSE | CONN_HELD)) ||
+	return !(c->flags &
+		   (CONN_EOF | CONN_DRAIN | CONN_THROTTLED | CONN_CLOSE |
+		       CONN_HELD)) ||
 	    (c->flags & CONN_LINGER);
 }
 
@@ -290,8 +291,8 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 	}
 	return off;
 nomem:
-	log_warnx("connection %d: out of memory for an answer; closing it",
-	    c->fd);
+	log_warnx(
+	    "connection %d: out of memory for an answer; closing it", c->fd);
 	c->flags |= CONN_CLOSE;
 	return len;
 }

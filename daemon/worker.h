@@ -47,9 +47,9 @@ struct worker {
 	unsigned index;
 	struct inbox inbox;
 	struct inbox_msg *local_head, *local_tail; /* replies made here */
-	struct sd_req *hto_head, *hto_tail; /* pending, by t_start */
-	struct sd_req *sreq; /* the SD_SYNC request, reused */
-	struct sd_req *slot; /* dispatch_slot() until its commit */
+	struct sd_req *hto_head, *hto_tail;        /* pending, by t_start */
+	struct sd_req *sreq;    /* the SD_SYNC request, reused */
+	struct sd_req *slot;    /* dispatch_slot() until its commit */
 	pthread_mutex_t ids_mu; /* the id table: written here, read by push */
 	struct conn_ext **ids;
 	size_t ids_mask, nids;

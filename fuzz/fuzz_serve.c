@@ -131,15 +131,16 @@ ms_now(void)
 
 /* Check the answers in buf[0..len) against ex; the count seen. */
 static size_t
-check_answers(const uint8_t *buf, size_t len, const struct expect *ex,
-    size_t nex)
+check_answers(
+    const uint8_t *buf, size_t len, const struct expect *ex, size_t nex)
 {
 	struct proto_resp r;
 	size_t off = 0, used, k = 0;
 	enum proto_status st;
 
 	while (off < len) {
-		st = proto_decode_resp(buf + off, len - off, SIZE_MAX, &r, &used);
+		st = proto_decode_resp(
+		    buf + off, len - off, SIZE_MAX, &r, &used);
 		FUZZ_CHECK(st == PROTO_OK); /* whole frames only, then EOF */
 		FUZZ_CHECK(r.version == PROTO_VERSION);
 		FUZZ_CHECK(r.status <= PROTO_NOT_SUBSCRIBED);

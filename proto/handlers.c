@@ -198,8 +198,8 @@ handle_text(const struct proto_req *req, size_t (*fn)(void *, char *, size_t),
 		room = text_max(req->opcode);
 	n = fn(arg, (char *)(out + PROTO_FRAME_MIN), room);
 	if (n > room)
-		return fail(req, PROTO_INTERNAL, overran[req->opcode], out,
-		    cap, status);
+		return fail(req, PROTO_INTERNAL, overran[req->opcode], out, cap,
+		    status);
 	put_hdr(out, req, n);
 	if (status != NULL)
 		*status = PROTO_OK;
@@ -228,9 +228,8 @@ proto_resp_bound(const struct proto_req *req)
 {
 	size_t body;
 
-	body = req->payload_len > text_max(req->opcode)
-	    ? req->payload_len
-	    : text_max(req->opcode);
+	body = req->payload_len > text_max(req->opcode) ? req->payload_len
+							: text_max(req->opcode);
 	if (body > SIZE_MAX - PROTO_FRAME_MIN)
 		return SIZE_MAX;
 	return PROTO_FRAME_MIN + body;

@@ -21,14 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION     1
-#define PROTO_LEN_SIZE    4 /* the length prefix */
-#define PROTO_HDR_SIZE    8 /* version, opcode, flags/status, request_id */
-#define PROTO_FRAME_MIN   (PROTO_LEN_SIZE + PROTO_HDR_SIZE)
-#define PROTO_TEXT_MAX    4096 /* bound on INFO and error payloads */
-#define PROTO_MINOR       1    /* protocol v1.1: INFO protocol_minor */
+#define PROTO_VERSION   1
+#define PROTO_LEN_SIZE  4 /* the length prefix */
+#define PROTO_HDR_SIZE  8 /* version, opcode, flags/status, request_id */
+#define PROTO_FRAME_MIN (PROTO_LEN_SIZE + PROTO_HDR_SIZE)
+#define PROTO_TEXT_MAX  4096 /* bound on INFO and error payloads */
+#define PROTO_MINOR     1    /* protocol v1.1: INFO protocol_minor */
 /* Bound on STATS and OPCODES payloads (256 opcodes of 75 bytes fit). */
-#define PROTO_LIST_MAX 32768
+#define PROTO_LIST_MAX    32768
 #define PROTO_DEFAULT_MAX 1048576
 
 enum proto_opcode {

@@ -131,9 +131,10 @@ enum sd_setting_type {
  * bad value with file and line; an unknown key is an error too.
  */
 struct sd_setting {
-	const char *name;          /* [a-z0-9_]; NULL ends the table */
+	const char *name; /* [a-z0-9_]; NULL ends the table */
 	enum sd_setting_type type;
-	const char *def;  /* default as written in the file: "10", "hi", "true" */
+	const char
+	    *def; /* default as written in the file: "10", "hi", "true" */
 	double min, max;  /* both 0: no bound */
 	const char *help; /* one line, for error messages; may be NULL */
 };
@@ -154,10 +155,10 @@ struct sd_handler {
  * (SD_BLOCKING); copy what you keep longer.
  */
 struct sd_conn_identity {
-	int family;           /* AF_INET or AF_INET6 */
-	uint8_t addr[16];     /* IPv4 in addr[0..3] */
-	uint16_t port;        /* host byte order */
-	const char *listener; /* "127.0.0.1:7411", as configured */
+	int family;              /* AF_INET or AF_INET6 */
+	uint8_t addr[16];        /* IPv4 in addr[0..3] */
+	uint16_t port;           /* host byte order */
+	const char *listener;    /* "127.0.0.1:7411", as configured */
 	const char *tls_subject; /* verified client certificate subject, or
 				    NULL (no TLS, or not verified) */
 };
@@ -191,8 +192,8 @@ struct sd_api {
 	 * queued; SD_EGONE when the connection has gone or the request
 	 * timed out (the answer is dropped; r is freed all the same).
 	 */
-	int (*reply)(struct sd_req *r, unsigned status, const void *data,
-	    size_t len);
+	int (*reply)(
+	    struct sd_req *r, unsigned status, const void *data, size_t len);
 
 	/*
 	 * Send an unsolicited frame (request_id 0, status 0) with one of the
@@ -267,8 +268,8 @@ struct sd_module {
 	.abi_minor = SD_ABI_MINOR, .size = sizeof(struct sd_module)
 
 #define SD_MODULE_EXPORT                                                       \
-	__attribute__((visibility("default"))) const struct sd_module          \
-	    socketd_module
+	__attribute__((visibility("default")))                                 \
+	const struct sd_module socketd_module
 
 #ifdef __cplusplus
 }

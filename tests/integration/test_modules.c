@@ -47,7 +47,7 @@
 #define MODS_FMT                                                               \
 	"module_dir = \"" SOCKETD_EXAMPLE_MODULE_DIR "\";\n"                   \
 	"modules = (\n"                                                        \
-	"  { name = \"hello\"; path = \"hello.so\"; opcode = 0x80; },\n"        \
+	"  { name = \"hello\"; path = \"hello.so\"; opcode = 0x80; },\n"       \
 	"  { name = \"testmod\"; path = \"" SOCKETD_TEST_MODULE_DIR            \
 	"/testmod.so\"; opcode = 0xa0;\n"                                      \
 	"    settings: { label = \"%s\"; refuse_reload = %s; }; }\n"           \
@@ -91,8 +91,8 @@ call(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want)
 }
 
 static void
-expect_str(int fd, uint8_t op, uint32_t id, const char *payload,
-    uint16_t want, const char *answer)
+expect_str(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want,
+    const char *answer)
 {
 	char *p = call(fd, op, id, payload, want);
 
@@ -119,17 +119,17 @@ test_handler_kinds(void **state)
 
 		for (k = 0; k < sizeof(all); k++)
 			all[k] = (uint8_t)(k * 7 + i);
-		assert_int_equal(
-		    h_send_req(fd, HELLO_UPPER, 100 + (uint32_t)i, all + i,
-			sizeof(all) - i),
+		assert_int_equal(h_send_req(fd, HELLO_UPPER, 100 + (uint32_t)i,
+				     all + i, sizeof(all) - i),
 		    0);
-		h_expect_frame(fd, HELLO_UPPER, PROTO_OK, 100 + (uint32_t)i, &f);
+		h_expect_frame(
+		    fd, HELLO_UPPER, PROTO_OK, 100 + (uint32_t)i, &f);
 		assert_int_equal(f.payload_len, sizeof(all) - i);
 		for (k = 0; k < f.payload_len; k++) {
 			uint8_t b = all[i + k];
 
-			assert_int_equal(f.payload[k],
-			    b >= 'a' && b <= 'z' ? b - 32 : b);
+			assert_int_equal(
+			    f.payload[k], b >= 'a' && b <= 'z' ? b - 32 : b);
 		}
 		h_frame_free(&f);
 	}
@@ -252,8 +252,9 @@ test_pipeline_mixed_kinds_in_order(void **state)
 static void
 test_pool_saturation_overloaded(void **state)
 {
-	struct h_daemon *d = start(state, "handler_threads = 1;\n"
-					  "handler_queue = 1;");
+	struct h_daemon *d = start(state,
+	    "handler_threads = 1;\n"
+	    "handler_queue = 1;");
 	int a = h_raw(T(state), d), b = h_raw(T(state), d);
 	struct h_frame f;
 	int64_t t0;
@@ -391,9 +392,8 @@ test_push_to_another_connection(void **state)
 	snprintf(req, sizeof(req), "%llu hello a", id);
 	/* Gone: a clear result, never a crash. */
 	h_close(T(state), a);
-	assert_int_equal(
-	    h_stat_wait(h_sdc(T(state), "127.0.0.1", d->port),
-		"connections_current", 2, 3000),
+	assert_int_equal(h_stat_wait(h_sdc(T(state), "127.0.0.1", d->port),
+			     "connections_current", 2, 3000),
 	    2);
 	expect_str(b, TM_PUSH, 4, req, PROTO_OK, "EGONE");
 	expect_str(b, TM_PUSH, 5, "0 x", PROTO_OK, "EGONE");
@@ -413,9 +413,8 @@ test_conn_state_and_close_hook(void **state)
 	expect_str(b, TM_STATE, 3, NULL, PROTO_OK, "1");
 	expect_str(a, TM_STATE, 4, NULL, PROTO_OK, "3");
 	h_close(T(state), a);
-	assert_int_equal(
-	    h_stat_wait(h_sdc(T(state), "127.0.0.1", d->port),
-		"testmod_closed", 1, 3000),
+	assert_int_equal(h_stat_wait(h_sdc(T(state), "127.0.0.1", d->port),
+			     "testmod_closed", 1, 3000),
 	    1);
 	/* The blocking kind has no connection state: testmod checks. */
 	expect_str(b, TM_BLOCK, 5, "0", PROTO_OK, "done");
@@ -492,8 +491,8 @@ test_reload_settings(void **state)
 	expect_str(fd, TM_LABEL, 3, NULL, PROTO_OK, "b");
 	/* A bad value fails it before any module sees it: hello too. */
 	greeted = h_log_count(d, "greeting is now", NULL);
-	o.extra = mods("this label is far longer than thirty-two bytes",
-	    "false", NULL);
+	o.extra = mods(
+	    "this label is far longer than thirty-two bytes", "false", NULL);
 	h_write_config(d, &o);
 	h_signal(d, SIGHUP);
 	assert_true(h_log_wait(
@@ -535,8 +534,8 @@ test_sigterm_answers_work_in_progress(void **state)
 
 /* `socketd -t` and start-up on a config; the output is checked. */
 static void
-check_config(void **state, const char *text, int want_status,
-    const char *want1, const char *want2)
+check_config(void **state, const char *text, int want_status, const char *want1,
+    const char *want2)
 {
 	char path[512], *argv[5];
 	struct h_run *r = malloc(sizeof(*r));
@@ -570,16 +569,16 @@ test_load_errors_named(void **state)
 {
 	char text[1024], wdir[512], cmd[4096];
 
-	check_config(state, ONE_MOD(TMDIR "/testmod.so", "0xa0", ""), 0,
-	    NULL, NULL);
+	check_config(
+	    state, ONE_MOD(TMDIR "/testmod.so", "0xa0", ""), 0, NULL, NULL);
 	check_config(state, ONE_MOD(TMDIR "/none.so", "0xa0", ""), 1,
 	    "check.conf:3: modules.testmod:", "none.so: No such file");
-	check_config(state, ONE_MOD(TMDIR "/testmod_badabi.so", "0xa0", ""),
-	    1, "check.conf:3: modules.testmod:",
+	check_config(state, ONE_MOD(TMDIR "/testmod_badabi.so", "0xa0", ""), 1,
+	    "check.conf:3: modules.testmod:",
 	    "module testmod was built for module ABI 99.0; this socketd "
 	    "provides ABI 1.0");
-	check_config(state, ONE_MOD(TMDIR "/testmod_nosym.so", "0xa0", ""),
-	    1, "modules.testmod:", "no socketd_module symbol");
+	check_config(state, ONE_MOD(TMDIR "/testmod_nosym.so", "0xa0", ""), 1,
+	    "modules.testmod:", "no socketd_module symbol");
 	check_config(state, ONE_MOD(TMDIR "/testmod.so", "0x7f", ""), 1,
 	    "check.conf:3: modules.testmod.opcode:",
 	    "must be an opcode from 0x80 to 0xff");
@@ -589,30 +588,33 @@ test_load_errors_named(void **state)
 	check_config(state,
 	    ONE_MOD(TMDIR "/testmod.so", "0xa0",
 		"settings: {\n limit = 5;\n limit_x = 1; };"),
-	    1, "check.conf:5: modules.testmod.settings.limit_x: unknown "
-	       "setting (module testmod has fail_init, refuse_reload, "
-	       "label, limit, ratio)",
+	    1,
+	    "check.conf:5: modules.testmod.settings.limit_x: unknown "
+	    "setting (module testmod has fail_init, refuse_reload, "
+	    "label, limit, ratio)",
 	    NULL);
 	check_config(state,
-	    ONE_MOD(TMDIR "/testmod.so", "0xa0", "settings: {\n limit = 500; };"),
-	    1, "check.conf:4: modules.testmod.settings.limit: must be an "
-	       "integer from 1 to 100",
+	    ONE_MOD(
+		TMDIR "/testmod.so", "0xa0", "settings: {\n limit = 500; };"),
+	    1,
+	    "check.conf:4: modules.testmod.settings.limit: must be an "
+	    "integer from 1 to 100",
 	    NULL);
 	check_config(state,
-	    ONE_MOD(TMDIR "/testmod.so", "0xa0",
-		"settings: {\n limit = \"5\"; };"),
+	    ONE_MOD(
+		TMDIR "/testmod.so", "0xa0", "settings: {\n limit = \"5\"; };"),
 	    1, "modules.testmod.settings.limit: must be an integer", NULL);
 	check_config(state,
-	    ONE_MOD(TMDIR "/testmod.so", "0xa0",
-		"settings: {\n ratio = 1.5; };"),
+	    ONE_MOD(
+		TMDIR "/testmod.so", "0xa0", "settings: {\n ratio = 1.5; };"),
 	    1, "modules.testmod.settings.ratio: must be a number from 0 to 1",
 	    NULL);
 	check_config(state, ONE_MOD(TMDIR "/testmod_baddefault.so", "0xa0", ""),
 	    1, "modules.testmod:",
 	    "setting broken: default \"500\" is outside its range 1 to 100");
 	check_config(state, ONE_MOD(TMDIR "/testmod_longname.so", "0xa0", ""),
-	    1, "modules.testmod:",
-	    "is longer than the 64 bytes OPCODES allows");
+	    1,
+	    "modules.testmod:", "is longer than the 64 bytes OPCODES allows");
 	/* The name must be the module's own. */
 	snprintf(text, sizeof(text),
 	    "modules = ( { name = \"other\"; path = \"%s/testmod.so\"; "
@@ -632,15 +634,16 @@ test_load_errors_named(void **state)
 	/* A group- or world-writable module, or directory, is refused. */
 	snprintf(wdir, sizeof(wdir), "%s/w", h_scratch(T(state)));
 	assert_int_equal(mkdir(wdir, 0755), 0);
-	snprintf(cmd, sizeof(cmd), "cp %s/testmod.so %s/ && chmod 0666 %s/testmod.so",
-	    TMDIR, wdir, wdir);
+	snprintf(cmd, sizeof(cmd),
+	    "cp %s/testmod.so %s/ && chmod 0666 %s/testmod.so", TMDIR, wdir,
+	    wdir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(text, sizeof(text),
 	    "modules = ( { name = \"testmod\"; path = \"%s/testmod.so\"; "
 	    "opcode = 0xa0; } );\n",
 	    wdir);
-	check_config(state, text, 1, "writable by everyone",
-	    "refusing to load it");
+	check_config(
+	    state, text, 1, "writable by everyone", "refusing to load it");
 	assert_int_equal(chmod(wdir, 0777), 0);
 	snprintf(cmd, sizeof(cmd), "chmod 0644 %s/testmod.so", wdir);
 	assert_int_equal(system(cmd), 0);

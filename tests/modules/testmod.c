@@ -153,8 +153,8 @@ whoami(struct sd_req *r)
 	inet_ntop(id.family, id.addr, addr, sizeof(addr));
 	snprintf(out, sizeof(out), "%llu %s %s %u %s %s",
 	    (unsigned long long)api->conn(r),
-	    id.family == AF_INET ? "inet" : "inet6", addr, id.port,
-	    id.listener, id.tls_subject != NULL ? id.tls_subject : "-");
+	    id.family == AF_INET ? "inet" : "inet6", addr, id.port, id.listener,
+	    id.tls_subject != NULL ? id.tls_subject : "-");
 	reply_str(r, SD_STATUS_OK, out);
 }
 
@@ -305,8 +305,7 @@ init(struct sd_mod *m, const struct sd_api *a, const struct sd_settings *s,
 }
 
 static int
-reload(struct sd_mod *m, const struct sd_settings *s, char *err,
-    size_t errlen)
+reload(struct sd_mod *m, const struct sd_settings *s, char *err, size_t errlen)
 {
 	(void)m;
 	if (api->setting_bool(s, "refuse_reload")) {
@@ -393,8 +392,8 @@ static const char *const pushes[] = {"note", NULL};
 
 #ifdef TESTMOD_NO_SYMBOL
 /* The descriptor under another name: what a typo would give. */
-__attribute__((visibility("default"))) const struct sd_module
-    socketd_module_misnamed = {
+__attribute__((visibility("default")))
+const struct sd_module socketd_module_misnamed = {
 #else
 SD_MODULE_EXPORT = {
 #endif
@@ -417,4 +416,3 @@ SD_MODULE_EXPORT = {
     .stats = stats,
     .fini = fini,
 };
-

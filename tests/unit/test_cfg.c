@@ -814,11 +814,10 @@ test_key_list_names_every_setting(void **state)
 	    "max_connections", "max_frame_size", "backlog", "timeouts",
 	    "timeouts.idle", "timeouts.read", "timeouts.write",
 	    "timeouts.shutdown", "timeouts.handshake", "timeouts.handler",
-	    "tcp", "tcp.nodelay",
-	    "tcp.keepalive", "log", "log.level", "log.target",
-	    "max_connections_per_source", "access", "access.allow",
-	    "access.deny", "tls", "tls.certificate", "tls.key", "tls.ca",
-	    "tls.verify_client", "tls.min_version", "user", "group",
+	    "tcp", "tcp.nodelay", "tcp.keepalive", "log", "log.level",
+	    "log.target", "max_connections_per_source", "access",
+	    "access.allow", "access.deny", "tls", "tls.certificate", "tls.key",
+	    "tls.ca", "tls.verify_client", "tls.min_version", "user", "group",
 	    "pid_file", "modules", "module_dir", "handler_threads",
 	    "handler_queue", "max_inflight"};
 	size_t i;

@@ -496,8 +496,8 @@ test_opcodes_text_from_callback(void **state)
 	struct proto_resp resp;
 
 	(void)state;
-	handle(fake_ctx(&ctx, &f), PROTO_OP_OPCODES, 12, NULL, 0, PROTO_OK,
-	    &o, &resp);
+	handle(fake_ctx(&ctx, &f), PROTO_OP_OPCODES, 12, NULL, 0, PROTO_OK, &o,
+	    &resp);
 	assert_int_equal(f.text_calls, 1);
 	assert_int_equal(f.info_cap, PROTO_LIST_MAX);
 	assert_payload_str(&resp, "requests_total 12345\nconnections 0\n");

@@ -64,11 +64,11 @@ test_create_rejects_zero(void **state)
 
 	(void)state;
 	gate_init(&g);
-	assert_int_equal(pool_runner_create(&r, 0, 4, "t", run_wait, &g),
-	    -EINVAL);
+	assert_int_equal(
+	    pool_runner_create(&r, 0, 4, "t", run_wait, &g), -EINVAL);
 	assert_null(r);
-	assert_int_equal(pool_runner_create(&r, 1, 0, "t", run_wait, &g),
-	    -EINVAL);
+	assert_int_equal(
+	    pool_runner_create(&r, 1, 0, "t", run_wait, &g), -EINVAL);
 	assert_int_equal(pool_runner_create(&r, 1, 4, "t", NULL, &g), -EINVAL);
 }
 

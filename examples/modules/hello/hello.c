@@ -228,14 +228,13 @@ init(struct sd_mod *m, const struct sd_api *a, const struct sd_settings *s,
 		return -1;
 	}
 	timer_started = 1;
-	api->log(m, SD_LOG_INFO, "greeting \"%s\"",
-	    api->setting_str(s, "greeting"));
+	api->log(
+	    m, SD_LOG_INFO, "greeting \"%s\"", api->setting_str(s, "greeting"));
 	return 0;
 }
 
 static int
-reload(struct sd_mod *m, const struct sd_settings *s, char *err,
-    size_t errlen)
+reload(struct sd_mod *m, const struct sd_settings *s, char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
