@@ -349,7 +349,7 @@ else
 	fail "socketd-dev: an out-of-tree module does not build or load"
 fi
 # python3-socketd against the installed daemon.
-if $BOUND python3 -c "import socketd, sys
+if $BOUND /usr/bin/python3 -c "import socketd, sys
 with socketd.Client('127.0.0.1', $PORT, timeout=2) as c:
     sys.stdout.write(c.call('hello.upper', b'py').decode())" \
     >"$RUN/py" 2>&1 && [ "$(cat "$RUN/py")" = PY ]; then
