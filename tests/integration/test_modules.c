@@ -402,6 +402,39 @@ test_push_to_another_connection(void **state)
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
+/* A connection that does not read: pushes stop at the limit, SD_EFULL. */
+static void
+test_push_limit_efull(void **state)
+{
+	struct h_daemon *d = start(state, "max_frame_size = 65536;");
+	int a = h_raw(T(state), d), b = h_raw(T(state), d);
+	char req[64], *who, *res;
+	unsigned long long id;
+	int i, ok = 0, full = 0;
+
+	who = call(a, TM_WHOAMI, 1, NULL, PROTO_OK);
+	assert_int_equal(sscanf(who, "%llu", &id), 1);
+	free(who);
+	/* a reads nothing from here on; 400 x 64 KiB is far past 4 MiB. */
+	snprintf(req, sizeof(req), "%llu *65000", id);
+	for (i = 0; i < 400 && !full; i++) {
+		res = call(b, TM_PUSH, 10 + (uint32_t)i, req, PROTO_OK);
+		if (strcmp(res, "OK") == 0)
+			ok++;
+		else if (strcmp(res, "EFULL") == 0)
+			full = 1;
+		else
+			fail_msg("push %d: %s", i, res);
+		free(res);
+	}
+	assert_true(full);
+	/* At least the 4 MiB limit went through before the refusal. */
+	assert_true(ok >= (4 << 20) / 65012);
+	/* b is unaffected; so is a, once it reads again. */
+	h_raw_ping(b, 999);
+	assert_int_equal(h_stop(d, 0), 0);
+}
+
 static void
 test_conn_state_and_close_hook(void **state)
 {
@@ -710,6 +743,8 @@ main(void)
 		test_timeout_then_late_reply, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_push_to_another_connection, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_push_limit_efull, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_conn_state_and_close_hook, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
