@@ -313,7 +313,7 @@ dispatch_request(struct worker *w, struct conn *c, const struct proto_req *req,
 	char msg[160];
 
 	STAT_ADD(w->hst.op_requests[req->opcode], 1);
-	if ((x = ext_get(w, c)) == NULL)
+	if ((x = c->ext) == NULL && (x = ext_get(w, c)) == NULL)
 		return -1;
 	if (op->kind == OP_SYNC) {
 		/* The fields a SYNC request uses; the rest stay zero. */
@@ -732,7 +732,13 @@ api_reply(struct sd_req *r, unsigned status, const void *data, size_t len)
 
 	if (r == NULL || (data == NULL && len > 0))
 		return SD_EINVAL;
-	if (__atomic_exchange_n(&r->replied, 1, __ATOMIC_ACQ_REL)) {
+	/*
+	 * A SYNC request is the worker's own struct, touched by no other
+	 * thread: no locked instruction on that path.
+	 */
+	if (r->inline_ && tl_worker == r->w && !r->replied) {
+		r->replied = 1;
+	} else if (__atomic_exchange_n(&r->replied, 1, __ATOMIC_ACQ_REL)) {
 		log_warnx("handler %s replied twice to request %u; the second "
 			  "reply is ignored",
 		    r->op->name, r->request_id);
