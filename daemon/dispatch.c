@@ -277,6 +277,23 @@ slow_log(struct worker *w, const struct op *op, uint64_t ns)
 		    suppressed ? " (and more since the last message)" : "");
 }
 
+/* What every request carries; the payload borrowed from the input. */
+static void
+req_fill(struct sd_req *r, struct worker *w, struct conn_ext *x,
+    const struct proto_req *req, const struct op *op)
+{
+	r->w = w;
+	r->op = op;
+	r->x = x;
+	r->conn_id = x->id;
+	r->t_start = w->now;
+	r->request_id = req->request_id;
+	r->opcode = req->opcode;
+	r->max_frame = w->sc->c.max_frame_size;
+	r->payload = req->payload;
+	r->payload_len = req->payload_len;
+}
+
 static struct sd_req *
 req_new(struct worker *w, struct conn_ext *x, const struct proto_req *req,
     const struct op *op)
@@ -286,18 +303,10 @@ req_new(struct worker *w, struct conn_ext *x, const struct proto_req *req,
 	if ((r = calloc(1, sizeof(*r) + req->payload_len)) == NULL)
 		return NULL;
 	r->m.kind = INBOX_REPLY;
-	r->w = w;
-	r->op = op;
-	r->x = x;
-	r->conn_id = x->id;
-	r->t_start = w->now;
-	r->request_id = req->request_id;
-	r->opcode = req->opcode;
-	r->max_frame = w->sc->c.max_frame_size;
+	req_fill(r, w, x, req, op);
 	if (req->payload_len > 0)
 		memcpy(r->data, req->payload, req->payload_len);
 	r->payload = r->data;
-	r->payload_len = req->payload_len;
 	return r;
 }
 
@@ -318,16 +327,7 @@ dispatch_request(struct worker *w, struct conn *c, const struct proto_req *req,
 	if (op->kind == OP_SYNC) {
 		/* The fields a SYNC request uses; the rest stay zero. */
 		r = w->sreq;
-		r->w = w;
-		r->op = op;
-		r->x = x;
-		r->conn_id = x->id;
-		r->t_start = w->now;
-		r->request_id = req->request_id;
-		r->opcode = req->opcode;
-		r->max_frame = w->sc->c.max_frame_size;
-		r->payload = req->payload;
-		r->payload_len = req->payload_len;
+		req_fill(r, w, x, req, op);
 		r->replied = 0;
 		r->inline_ = 1;
 		t0 = mono_ns();
