@@ -426,7 +426,8 @@ accept_batch(struct acceptor *a, size_t i)
 
 	for (n = 0; n < ACCEPT_BATCH && a->paused == PAUSE_NONE; n++) {
 		sl = sizeof(ss);
-		/* accept4 fills it in; zeroed so that the port is never junk. */
+		/* accept4 fills it in; zeroed so that the port is never junk.
+		 */
 		memset(&ss, 0, sizeof(ss));
 		fd = accept4(a->ls[i].fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
