@@ -263,11 +263,40 @@ def test_tls(start_daemon: Callable[..., Daemon], certs: Path) -> None:
     assert time.monotonic() - t0 < 3
 
 
-def test_module_hello_when_served(daemon: Daemon) -> None:
-    table = daemon_opcodes(daemon)
-    if table is None or "hello.upper" not in table:
-        pytest.skip("this daemon does not serve the hello module (OPCODES lists no hello.upper)")
-    with daemon.client() as c:
+def hello_config() -> str:
+    """socketd.conf lines that load the example module, or skip."""
+    d = os.environ.get("SOCKETD_HELLO_DIR")
+    if not d or not os.path.exists(os.path.join(d, "hello.so")):
+        pytest.skip("no hello.so: set SOCKETD_HELLO_DIR (ctest does)")
+    return (
+        f'module_dir = "{d}";\n'
+        'modules = ( { name = "hello"; path = "hello.so"; opcode = 0x80; } );\n'
+        "timeouts: { handler = 0.5; };"
+    )
+
+
+def test_module_hello(start_daemon: Callable[..., Daemon]) -> None:
+    d = start_daemon(hello_config())
+    with d.client() as c:
+        table = c.opcodes()
+        assert table["hello.upper"].code == 0x80
+        assert table["hello.later"].code == 0x82
         assert c.call("hello.upper", b"abc") == b"ABC"
+        assert c.call(0x80, b"x") == b"X"
+        assert c.call("hello.sleep", b"20") == b""
+        assert c.call("hello.later", b"20") == b""
+        with pytest.raises(socketd.BadRequest):
+            c.call("hello.sleep", b"soon")
+        # timeouts.handler answers TIMEOUT; the connection goes on.
+        with pytest.raises(socketd.HandlerTimeout):
+            c.call("hello.later", b"2000")
+        assert c.call("hello.upper", b"after") == b"AFTER"
+        # Answers in request order whatever handler kind served them.
+        with c.pipeline() as p:
+            p.call("hello.later", b"100")
+            p.call("hello.upper", b"b")
+            p.call("hello.sleep", b"30")
+            p.ping()
+        assert p.results[:3] == [b"", b"B", b""]
 
 
