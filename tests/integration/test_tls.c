@@ -527,6 +527,46 @@ test_tls_mutual_requires_client_certificate(void **state)
 	free(r);
 }
 
+/*
+ * A module sees the verified client certificate's subject as part of the
+ * connection's identity (tests/modules/testmod.c, handler whoami), and
+ * nothing on a plain connection.
+ */
+static void
+test_tls_module_sees_client_subject(void **state)
+{
+	char more[700], modules[600], err[SDC_ERRLEN], want[64], got[256];
+	struct h_daemon *d;
+	struct sdc *c, *plain;
+	struct proto_resp resp;
+	int tport;
+
+	need_openssl();
+	snprintf(more, sizeof(more), "ca = \"%s\"; verify_client = true;",
+	    cert("ca.pem"));
+	snprintf(modules, sizeof(modules),
+	    "workers = 2;\nmodules = ( { name = \"testmod\"; path = "
+	    "\"%s/testmod.so\"; opcode = 0xa0; } );",
+	    SOCKETD_TEST_MODULE_DIR);
+	d = tls_start(T(state), &tport, more, modules);
+	plain = h_sdc_settled(T(state), d);
+	c = tls_try(
+	    tport, cert("ca.pem"), cert("client.pem"), cert("client.key"), err);
+	if (c == NULL)
+		fail_msg("with a client certificate: %s", err);
+	assert_int_equal(sdc_call(c, 0xa4, NULL, 0, &resp, err), 0);
+	assert_int_equal(resp.status, PROTO_OK);
+	snprintf(want, sizeof(want), ":%d /CN=socketd-test-client", tport);
+	snprintf(got, sizeof(got), "%.*s", (int)resp.payload_len,
+	    (const char *)resp.payload);
+	if (strstr(got, want) == NULL)
+		fail_msg("whoami over TLS: \"%s\", wanted \"%s\"", got, want);
+	assert_int_equal(sdc_call(plain, 0xa4, NULL, 0, &resp, err), 0);
+	assert_int_equal(resp.status, PROTO_OK);
+	assert_true(resp.payload_len > 2 &&
+	    memcmp(resp.payload + resp.payload_len - 2, " -", 2) == 0);
+}
+
 /* Copy src to dst (small files). */
 static void
 copy_file(const char *src, const char *dst)
@@ -777,6 +817,8 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tls_mutual_requires_client_certificate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_tls_module_sees_client_subject, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tls_reload_new_and_broken_certificate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
