@@ -218,6 +218,8 @@ while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	[ "$PORT" -ne 7411 ] || continue
 	sed -e "s|^listen = .*|listen = [ \"127.0.0.1:$PORT\" ];|" \
 	    -e 's|^#user = "socketd";|user = "socketd";|' \
+	    -e 's|^\tlisten = \[ "127.0.0.1:9411" \];|\tlisten = [ ];|' \
+	    -e 's|^\tagent_listen = \[ "127.0.0.1:9412" \];|\tagent_listen = [ ];|' \
 	    /etc/socketd.conf >"$RUN/socketd.conf"
 	chmod 644 "$RUN/socketd.conf"
 	if ! grep -q "^listen = \[ \"127.0.0.1:$PORT\" \];" "$RUN/socketd.conf" ||
