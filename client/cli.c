@@ -510,14 +510,16 @@ cmd_call(const struct opts *o, int argc, char **argv)
 		return CLI_USAGE;
 	}
 	rc = sdc_connect_tls(&c, o->host, o->port, o->timeout_ms, tls, err);
-	sdc_tls_free(tls);
-	if (rc == -1) {
-		complain("%s", err);
-		free(in);
-		return CLI_FAIL;
+	if (rc == 0 && (rc = opnames_resolve(&c, argv[0], &op, err)) == 0 &&
+	    c.goaway) {
+		/* Drained (GOAWAY) after the lookup: a new connection. */
+		sdc_close(&c);
+		rc = sdc_connect_tls(
+		    &c, o->host, o->port, o->timeout_ms, tls, err);
 	}
-	if (opnames_resolve(&c, argv[0], &op, err) == -1 ||
-	    sdc_call(&c, op, payload, len, &resp, err) == -1) {
+	sdc_tls_free(tls);
+	/* sdc_close accepts a connection that failed to open. */
+	if (rc == -1 || sdc_call(&c, op, payload, len, &resp, err) == -1) {
 		complain("%s", err);
 		sdc_close(&c);
 		free(in);
