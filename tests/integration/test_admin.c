@@ -147,7 +147,7 @@ static int
 check_histograms(const char *body)
 {
 	const char *p, *nl, *le;
-	char series[256], prev_series[256] = "", key[256];
+	char series[256], prev_series[256] = "", key[512];
 	double prev_le = -1, v, prev_v = 0;
 	int n = 0, seen_inf = 1;
 
