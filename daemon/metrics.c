@@ -31,11 +31,14 @@ void
 met_batch(struct wmetrics *m, const uint8_t *ops, unsigned n, uint64_t t0)
 {
 	uint64_t ns = met_now_ns() - t0;
-	unsigned b = pt_bucket(ns), i;
+	unsigned b = pt_bucket(ns), i, j;
 
-	for (i = 0; i < n; i++) {
-		STAT_ADD(m->hist[ops[i]][b], 1);
-		STAT_ADD(m->hist_sum_ns[ops[i]], ns);
+	/* A pipeline is mostly one opcode: one add per run of them. */
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && ops[j] == ops[i]; j++)
+			;
+		STAT_ADD(m->hist[ops[i]][b], j - i);
+		STAT_ADD(m->hist_sum_ns[ops[i]], ns * (j - i));
 	}
 }
 

@@ -813,6 +813,15 @@ adopt(struct worker *w, struct conn *c)
 	return 0;
 }
 
+static uint64_t
+coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* SOCKETD_TEST_SLOW_WORKER_MS (architecture.md, "Test hook"). */
 static void
 test_hook_sleep(const struct worker *w)
@@ -1075,8 +1084,12 @@ worker_main(struct pool_worker *pw, void *arg)
 			break;
 		if (timeout < 0 || timeout > HEARTBEAT_MS)
 			timeout = HEARTBEAT_MS;
-		/* Before sleeping: a long turn must not look like a stall. */
-		STAT_SET(w->st.loop_ms, now_mono_ms());
+		/*
+		 * Before sleeping: a long turn must not look like a stall.
+		 * The coarse clock (a few ms of resolution, no time-stamp
+		 * counter read) is plenty for a 5 s threshold.
+		 */
+		STAT_SET(w->st.loop_ms, coarse_ms());
 		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 		if (n == -1 && errno != EINTR)
 			fatal("worker %u: epoll_wait", pool_worker_index(pw));
