@@ -19,6 +19,15 @@ DEB_DEPS    = cmake make gcc pkg-config libconfig-dev libssl-dev libcmocka-dev \
 # python/: the client package's pytest suite and mypy --strict (CTest
 # label python), with Debian's Python 3.11.
 DEB_DEPS   += python3 python3-pytest mypy
+# tests/ops: socketd behind a live HAProxy and scraped by a live
+# Prometheus (integration.ops_*), and promtool for test_admin.  In CI
+# (CI=true) always; locally those tests skip when the binaries are absent
+# (SOCKETD_OPS_TEST=1 installs them).  Debian's packages start no
+# service in a container without systemd.
+OPS_DEPS    = haproxy prometheus
+ifneq ($(filter true,$(CI))$(filter 1,$(SOCKETD_OPS_TEST)),)
+DEB_DEPS   += $(OPS_DEPS)
+endif
 # tests/packaging: building and linting the .deb, rpmlint (which cannot
 # parse a spec file without rpm, a package it only recommends),
 # systemd-analyze (in the systemd package; installing it does not make it

@@ -124,6 +124,7 @@ workers = $WORKERS;
 max_connections = 20000;
 timeouts: { idle = 0; };
 log: { level = "warning"; };
+admin: { listen = [ ]; agent_listen = [ ]; };
 EOF
 	"$SOCKETD_BIN" -c "$TMP/socketd.conf" 2>"$TMP/socketd.log" &
 	PID=$!

@@ -33,6 +33,7 @@ workers = $WORKERS;
 max_connections = 20000;
 timeouts: { idle = 0; };
 log: { level = "warning"; };
+admin: { listen = [ ]; agent_listen = [ ]; };
 CONF
 "$BIN" -c "$dir/socketd.conf" 2>"$dir/log" &
 pid=$!

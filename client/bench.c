@@ -82,6 +82,7 @@ enum {
 #define HIST_ROWS      20
 #define BAR_WIDTH      40
 #define ERRMSG         200
+#define RETRY_NS       (100 * 1000000ull) /* --reconnect: after a failure */
 
 /* Opcode names accepted by --op, in the protocol's order. */
 static const struct {
@@ -157,6 +158,11 @@ struct bconn {
 	size_t out_off, out_len, out_cap;
 	uint8_t *in; /* a partial answer */
 	size_t in_len, in_cap;
+	/* --reconnect */
+	int goaway;     /* GOAWAY seen: nothing new; replace when idle */
+	int connecting; /* a non-blocking connect in progress */
+	int waiting;    /* no socket: connect again at retry_ns */
+	uint64_t retry_ns;
 };
 
 struct bench;
@@ -184,6 +190,7 @@ struct bthread {
 	uint64_t last_ns; /* the last counted answer */
 	uint64_t end_ns;
 	char first_err[ERRMSG];
+	uint64_t goaways, reconnects, reconnect_failures, lost_requests;
 };
 
 struct bench {
@@ -199,6 +206,8 @@ struct bench {
 	int go, cancel;
 	struct bthread *threads;
 	unsigned nthreads;
+	struct sockaddr_storage addr; /* the server, for --reconnect */
+	socklen_t addrlen;
 };
 
 static void complain(const char *fmt, ...)
@@ -210,6 +219,9 @@ static void record_err(struct bthread *t, const struct bconn *c,
     __attribute__((format(printf, 4, 5)));
 static void conn_lost(struct bthread *t, struct bconn *c, enum bench_err kind,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_nodelay(int fd);
+static void conn_fill(struct bthread *t, struct bconn *c);
+static void conn_flush(struct bthread *t, struct bconn *c);
 
 static void
 complain(const char *fmt, ...)
@@ -296,7 +308,7 @@ bench_usage(FILE *f)
 	    "[--size BYTES]\n"
 	    "           [--warmup SECONDS] [--json] [--tls] [--cafile FILE] "
 	    "[--insecure]\n"
-	    "           [--cert FILE [--key FILE]]\n"
+	    "           [--cert FILE [--key FILE]] [--reconnect]\n"
 	    "\n"
 	    "Load-test a socketd server: N connections spread over the "
 	    "threads, each\n"
@@ -338,6 +350,11 @@ bench_usage(FILE *f)
 	    "                          (default 1 with -d, 0 with -n)\n"
 	    "      --json              print one JSON object instead of the "
 	    "report\n"
+	    "      --reconnect         replace connections the server closes "
+	    "or drains\n"
+	    "                          (GOAWAY) and go on; requests lost "
+	    "still count\n"
+	    "                          as errors (plain TCP only)\n"
 	    "      --tls               connect with TLS; the handshakes are "
 	    "done before\n"
 	    "                          the run and not measured (default: "
@@ -432,6 +449,7 @@ enum {
 	OPT_INSECURE,
 	OPT_CERT,
 	OPT_KEY,
+	OPT_RECONNECT,
 };
 
 int
@@ -458,6 +476,7 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	    {"insecure", no_argument, NULL, OPT_INSECURE},
 	    {"cert", required_argument, NULL, OPT_CERT},
 	    {"key", required_argument, NULL, OPT_KEY},
+	    {"reconnect", no_argument, NULL, OPT_RECONNECT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -626,6 +645,9 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_RECONNECT:
+			o->reconnect = 1;
+			break;
 		case OPT_TLS:
 			o->tls = 1;
 			break;
@@ -678,6 +700,12 @@ bench_parse(int argc, char **argv, const char *host, const char *port,
 	if (o->tls_opts.insecure && o->tls_opts.cafile != NULL) {
 		fmt_err(
 		    err, errlen, "--insecure and --cafile exclude each other");
+		return -1;
+	}
+	if (o->reconnect && o->tls) {
+		fmt_err(err, errlen,
+		    "--reconnect does not work with --tls (yet): reconnects "
+		    "are plain TCP");
 		return -1;
 	}
 	if (have_n && have_d) {
@@ -758,6 +786,128 @@ conn_close(struct bthread *t, struct bconn *c)
 	t->open--;
 }
 
+/* Whether c still has requests to make in this phase. */
+static int
+wants_more(const struct bthread *t, const struct bconn *c)
+{
+	return t->phase == PH_WARMUP ||
+	    (t->phase == PH_MEASURE && (t->b->dmode || c->quota > 0));
+}
+
+/* --reconnect: a new socket to the same address, connecting. */
+static void
+start_connect(struct bthread *t, struct bconn *c)
+{
+	const struct bench *b = t->b;
+	struct epoll_event ev;
+	int fd, r;
+
+	c->waiting = 0;
+	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto retry;
+	r = connect(fd, (const struct sockaddr *)&b->addr, b->addrlen);
+	if (r == -1 && errno != EINPROGRESS) {
+		(void)close(fd);
+		goto retry;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLOUT;
+	ev.data.ptr = c;
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		(void)close(fd);
+		goto retry;
+	}
+	c->fd = fd;
+	c->connecting = 1;
+	c->want_out = 1;
+	c->progress_ns = t->now;
+	return;
+retry:
+	t->reconnect_failures++;
+	c->waiting = 1;
+	c->retry_ns = t->now + RETRY_NS;
+}
+
+/* --reconnect: drop c's socket and state, and connect again if needed. */
+static void
+conn_reopen(struct bthread *t, struct bconn *c)
+{
+	if (c->fd >= 0) {
+		sdc_tls_conn_free(c->tls);
+		c->tls = NULL;
+		(void)close(c->fd);
+		c->fd = -1;
+	}
+	c->connecting = c->goaway = c->refused = 0;
+	c->want_out = c->rd_wants_out = 0;
+	c->inflight = c->unstamped = 0;
+	c->recv_seq = c->sent_seq;
+	c->out_off = c->out_len = c->in_len = 0;
+	c->next_id = c->expect_id = 1;
+	if (!wants_more(t, c)) {
+		t->open--; /* finished */
+		return;
+	}
+	t->reconnects++;
+	start_connect(t, c);
+}
+
+/* The connect finished (or failed). */
+static void
+conn_connected(struct bthread *t, struct bconn *c)
+{
+	struct epoll_event ev;
+	socklen_t sl = sizeof(int);
+	int e = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &sl) == -1)
+		e = errno;
+	if (e == EINPROGRESS)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (e != 0 || epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		(void)close(c->fd);
+		c->fd = -1;
+		c->connecting = 0;
+		t->reconnect_failures++;
+		c->waiting = 1;
+		c->retry_ns = t->now + RETRY_NS;
+		return;
+	}
+	(void)set_nodelay(c->fd);
+	c->connecting = 0;
+	c->want_out = 0;
+	c->progress_ns = t->now;
+	conn_fill(t, c);
+	conn_flush(t, c);
+}
+
+/*
+ * --reconnect: c was closed, reset or timed out.  Each request in flight
+ * is lost and counts as an error; a clean close with nothing in flight
+ * costs nothing.  Then a new connection takes c's place.
+ */
+static void
+lost_reconnect(struct bthread *t, struct bconn *c, enum bench_err kind,
+    const char *msg)
+{
+	if (c->inflight > 0 || kind != E_LOST) {
+		record_err(t, c, kind, "%s (%u request%s lost)", msg,
+		    c->inflight, c->inflight == 1 ? "" : "s");
+		if (c->inflight > 1) {
+			t->kinds[kind] += c->inflight - 1;
+			bump(&t->errors, c->inflight - 1);
+		}
+		t->lost_requests += c->inflight;
+		t->lost++;
+	}
+	conn_reopen(t, c);
+}
+
 static void
 conn_lost(struct bthread *t, struct bconn *c, enum bench_err kind,
     const char *fmt, ...)
@@ -768,6 +918,10 @@ conn_lost(struct bthread *t, struct bconn *c, enum bench_err kind,
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (t->b->o->reconnect && !c->refused) {
+		lost_reconnect(t, c, kind, msg);
+		return;
+	}
 	/* After a refusal (already an error) the close is expected. */
 	if (!c->refused)
 		record_err(t, c, kind, "%s", msg);
@@ -778,7 +932,7 @@ conn_lost(struct bthread *t, struct bconn *c, enum bench_err kind,
 static int
 may_send(const struct bthread *t, const struct bconn *c)
 {
-	if (c->inflight >= t->b->o->pipeline)
+	if (c->inflight >= t->b->o->pipeline || c->goaway || c->connecting)
 		return 0;
 	switch (t->phase) {
 	case PH_WARMUP:
@@ -1014,6 +1168,19 @@ on_answer(struct bthread *t, struct bconn *c, const struct proto_resp *r,
 	char msg[ERRMSG], text[64];
 	int kind;
 
+	/*
+	 * A push (protocol v1.1: status OK, request_id 0; no request has
+	 * id 0): ignored, as unknown pushes must be, except GOAWAY, which
+	 * is counted and, with --reconnect, obeyed.
+	 */
+	if (r->request_id == 0 && r->status == PROTO_OK &&
+	    r->version == PROTO_VERSION) {
+		if (r->opcode == PROTO_OP_GOAWAY) {
+			t->goaways++;
+			c->goaway = b->o->reconnect;
+		}
+		return;
+	}
 	/* BUSY or DENIED before closing: it answers no request. */
 	if (r->request_id == 0 && r->status != PROTO_OK &&
 	    r->version == PROTO_VERSION) {
@@ -1124,6 +1291,11 @@ again:
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
+	if (c->goaway && c->inflight == 0) {
+		/* Drained: every answer is in; move to a new connection. */
+		conn_reopen(t, c);
+		return;
+	}
 	conn_fill(t, c);
 	conn_flush(t, c);
 	if (c->fd >= 0 && conn_done(t, c)) {
@@ -1146,8 +1318,32 @@ sweep(struct bthread *t)
 
 	for (i = 0; i < t->nconns; i++) {
 		c = &t->conns[i];
+		if (c->waiting) {
+			if (!wants_more(t, c)) {
+				c->waiting = 0;
+				t->open--;
+			} else if (t->now >= c->retry_ns) {
+				start_connect(t, c);
+			}
+			continue;
+		}
 		if (c->fd < 0)
 			continue;
+		if (c->connecting && (!wants_more(t, c) ||
+		    (limit > 0 && t->now > c->progress_ns + limit))) {
+			if (wants_more(t, c))
+				t->reconnect_failures++;
+			(void)close(c->fd);
+			c->fd = -1;
+			c->connecting = 0;
+			if (wants_more(t, c)) {
+				c->waiting = 1;
+				c->retry_ns = t->now + RETRY_NS;
+			} else {
+				t->open--;
+			}
+			continue;
+		}
 		if (conn_done(t, c))
 			conn_close(t, c);
 		else if (limit > 0 && c->inflight > 0 &&
@@ -1226,6 +1422,11 @@ thread_main(void *arg)
 		}
 		for (i = 0; i < n; i++) {
 			c = evs[i].data.ptr;
+			if (c->connecting) {
+				if (c->fd >= 0)
+					conn_connected(t, c);
+				continue;
+			}
 			if (c->fd >= 0 &&
 			    (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				conn_read(t, c);
@@ -1245,6 +1446,9 @@ thread_main(void *arg)
 				if (c->fd >= 0) {
 					t->undrained += c->inflight;
 					conn_close(t, c);
+				} else if (c->waiting) {
+					c->waiting = 0;
+					t->open--;
 				}
 			}
 		}
@@ -1470,7 +1674,8 @@ static size_t
 /* Long but linear: splitting it would scatter one sequence. */
 // NOLINTNEXTLINE(readability-function-size)
 connect_all(const struct bench_opts *o, struct sdc_tls *tls,
-    struct bsock *socks, uint64_t *failures, char *first, size_t len)
+    struct bsock *socks, uint64_t *failures, char *first, size_t len,
+    struct sockaddr_storage *addr, socklen_t *addrlen)
 {
 	struct pending pend[CONNECT_WINDOW];
 	struct epoll_event evs[CONNECT_WINDOW], ev;
@@ -1506,6 +1711,8 @@ connect_all(const struct bench_opts *o, struct sdc_tls *tls,
 		*failures = o->connections;
 		return 0;
 	}
+	*addr = ss;
+	*addrlen = sl;
 	ok = 1;
 	if (o->connections == 1)
 		return ok;
@@ -1680,6 +1887,7 @@ struct totals {
 	uint64_t requests, errors, lost, undrained;
 	uint64_t kinds[E_NKINDS];
 	uint64_t connected, connect_failures;
+	uint64_t goaways, reconnects, reconnect_failures, lost_requests;
 	double duration_s, rps;
 	const char *first_err;
 };
@@ -1702,13 +1910,18 @@ print_json(const struct bench *b, const struct totals *r)
 		     "\"rps\":%.1f,\"latency_us\":{\"p50\":%.3f,"
 		     "\"p90\":%.3f,\"p99\":%.3f,\"p99_9\":%.3f,"
 		     "\"max\":%.3f,\"mean\":%.3f},"
+		     "\"goaways\":%" PRIu64 ",\"reconnects\":%" PRIu64
+		     ",\"reconnect_failures\":%" PRIu64
+		     ",\"lost_requests\":%" PRIu64 ","
 		     "\"connect_failures\":%" PRIu64 ","
 		     "\"connections_lost\":%" PRIu64 "}\n",
 	    o->op_label, o->connections, o->pipeline, b->nthreads, o->size,
 	    r->duration_s, r->requests, r->errors, r->rps,
 	    us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
 	    us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)),
-	    us(h->max), hist_mean(h) / 1000.0, r->connect_failures, r->lost);
+	    us(h->max), hist_mean(h) / 1000.0, r->goaways, r->reconnects,
+	    r->reconnect_failures, r->lost_requests, r->connect_failures,
+	    r->lost);
 }
 
 static void
@@ -1771,6 +1984,12 @@ print_text(const struct bench *b, const struct totals *r)
 	(void)printf("  connections  %" PRIu64 " connected, %" PRIu64
 		     " failed to connect, %" PRIu64 " lost\n",
 	    r->connected, r->connect_failures, r->lost);
+	if (o->reconnect || r->goaways > 0)
+		(void)printf("  reconnects   %" PRIu64 " (GOAWAY %" PRIu64
+			     ", failed connects %" PRIu64 ", requests lost %"
+			     PRIu64 ")\n",
+		    r->reconnects, r->goaways, r->reconnect_failures,
+		    r->lost_requests);
 	if (h->count == 0) {
 		(void)printf("\nno latency measured\n");
 		return;
@@ -1888,6 +2107,10 @@ add_totals(struct bench *b, struct totals *r)
 		r->errors += peek(&t->errors);
 		r->lost += t->lost;
 		r->undrained += t->undrained;
+		r->goaways += t->goaways;
+		r->reconnects += t->reconnects;
+		r->reconnect_failures += t->reconnect_failures;
+		r->lost_requests += t->lost_requests;
 		for (k = 0; k < E_NKINDS; k++)
 			r->kinds[k] += t->kinds[k];
 		if (r->first_err == NULL && t->first_err[0] != '\0')
@@ -1962,7 +2185,7 @@ bench_run(const struct bench_opts *o)
 	}
 
 	nconn = connect_all(o, tls, socks, &r.connect_failures, first_connect,
-	    sizeof(first_connect));
+	    sizeof(first_connect), &b.addr, &b.addrlen);
 	r.connected = nconn;
 	if (nconn == 0)
 		goto out; /* already said why */

@@ -14,6 +14,12 @@
  * each session's non-blocking reads and writes, which may wait for the
  * other direction.
  *
+ * With --reconnect a connection that the server closes, resets or drains
+ * with GOAWAY (protocol v1.1 push 0x06: no new request on it; the
+ * answers in flight are awaited) is replaced by a new one to the same
+ * address, and the run goes on; requests that were in flight on a
+ * connection that was lost still count as errors, one each.
+ *
  * Exit statuses are socketd-cli's: 0 every answer right, 1 wrong answers,
  * 2 usage error, 3 connection failures (connect, TLS handshake, or later:
  * closed, reset, timed out, unparseable frames).
@@ -57,6 +63,7 @@ struct bench_opts {
 	int json;
 	int help; /* --help: print bench_usage and stop */
 	int tls;  /* --tls (or implied by the options below) */
+	int reconnect; /* --reconnect: GOAWAY and lost connections */
 	struct sdc_tls_opts tls_opts;
 };
 

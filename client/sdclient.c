@@ -704,6 +704,24 @@ sdc_recv_until(
 	return recv_frame(c, resp, deadline, err);
 }
 
+/*
+ * A push (protocol v1.1: status OK, request_id 0, which no request
+ * uses): skipped, as unknown pushes must be; GOAWAY is remembered.
+ */
+static int
+skip_push(struct sdc *c, const struct proto_resp *r)
+{
+	if (r->version != PROTO_VERSION || r->request_id != 0 ||
+	    r->status != PROTO_OK)
+		return 0;
+	if (r->opcode == PROTO_OP_GOAWAY) {
+		c->goaway = 1;
+		c->goaway_grace_ms =
+		    r->payload_len >= 4 ? proto_get_u32(r->payload) : 0;
+	}
+	return 1;
+}
+
 int
 sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
     struct proto_resp *resp, char *err)
@@ -713,6 +731,12 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 	uint32_t id;
 	int e;
 
+	if (c->goaway) {
+		sdc_seterr(err, "the server is draining this connection "
+				"(GOAWAY): connect again");
+		errno = ESHUTDOWN;
+		return -1;
+	}
 	/* request_id 0 is what unsolicited responses carry: never use it. */
 	if (c->next_id == 0)
 		c->next_id = 1;
@@ -732,8 +756,12 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 			errno = e;
 			return -1;
 		}
-	} else if (recv_frame(c, resp, deadline, err) == -1)
-		return -1;
+	} else {
+		do {
+			if (recv_frame(c, resp, deadline, err) == -1)
+				return -1;
+		} while (skip_push(c, resp));
+	}
 
 	if (resp->version != PROTO_VERSION) {
 		sdc_seterr(err,

@@ -33,6 +33,13 @@ struct sdc {
 	size_t buf_len;           /* bytes held */
 	size_t buf_cap;
 	size_t max_frame; /* largest response body accepted */
+	/*
+	 * The server sent GOAWAY (protocol v1.1 push 0x06): it serves this
+	 * connection for goaway_grace_ms more; sdc_call refuses new
+	 * requests on it (errno ESHUTDOWN): close it and connect again.
+	 */
+	int goaway;
+	uint32_t goaway_grace_ms;
 };
 
 /*
@@ -160,7 +167,10 @@ int sdc_recv_until(
  * resp->status), -1 otherwise.  timeout_ms bounds the whole round trip.
  * An error response with request_id 0 (BUSY on a refused connection, sent
  * before the server closes) is accepted as the answer, even when sending
- * the request failed because the server had already closed.  After a
+ * the request failed because the server had already closed.  Push frames
+ * (status OK, request_id 0) before the answer are skipped; a GOAWAY among
+ * them sets c->goaway, after which sdc_call fails with ESHUTDOWN before
+ * sending anything.  After a
  * failure other than an error status, close the connection: a late
  * response would not match the next request.
  */

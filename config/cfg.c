@@ -71,6 +71,8 @@ enum spec_type {
 	SPEC_DENY,    /* access.deny */
 	SPEC_TLSVER,  /* enum cfg_tls_version */
 	SPEC_MODULES, /* the modules list */
+	SPEC_ADMIN,   /* admin.listen: a list of host:port, may be empty */
+	SPEC_AGENT,   /* admin.agent_listen */
 };
 
 struct spec {
@@ -92,6 +94,7 @@ static const struct spec timeouts_spec[] = {
     {"handshake", SPEC_TIMEOUT, FIELD(handshake_ms), 0, CFG_TIMEOUT_MAX_S,
 	NULL},
     {"handler", SPEC_TIMEOUT, FIELD(handler_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
+    {"drain", SPEC_TIMEOUT, FIELD(drain_ms), 0, CFG_TIMEOUT_MAX_S, NULL},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -122,6 +125,12 @@ static const struct spec tls_spec[] = {
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
+static const struct spec admin_spec[] = {
+    {"listen", SPEC_ADMIN, 0, 0, 0, NULL},
+    {"agent_listen", SPEC_AGENT, 0, 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
 static const struct spec root_spec[] = {
     {"listen", SPEC_LISTEN, 0, 0, 0, NULL},
     {"workers", SPEC_UINT, FIELD(workers), 0, CFG_WORKERS_MAX, NULL},
@@ -145,8 +154,11 @@ static const struct spec root_spec[] = {
     {"module_dir", SPEC_STRING, FIELD(module_dir), 0, 0, NULL},
     {"handler_threads", SPEC_UINT, FIELD(handler_threads), 1,
 	CFG_HANDLER_THREADS_MAX, NULL},
-    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX, NULL},
-    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX, NULL},
+    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX,
+	NULL},
+    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX,
+	NULL},
+    {"admin", SPEC_GROUP, 0, 0, 0, admin_spec},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -170,6 +182,10 @@ static const char *const tls_version_names[] = {
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const default_listen[] = {"127.0.0.1:7411", "[::1]:7411"};
+/* The admin listeners are on, on loopback only, unless the file says []. */
+#define DEFAULT_ADMIN_LISTEN "127.0.0.1:9411"
+#define DEFAULT_AGENT_LISTEN "127.0.0.1:9412"
+
 
 /* State of one cfg_load call. */
 struct loader {
@@ -406,6 +422,76 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg_listen_addr(c->listen[j], NULL),
 				cfg_listen_addr(c->listen[i], NULL)) == 0) {
+				fail(ld, e, key, "\"%.100s\": listed twice", v);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/*
+ * admin.listen / admin.agent_listen: 0 to CFG_ADMIN_LISTEN_MAX plain
+ * "host:port" entries (an empty list turns that listener off).
+ */
+static int
+load_admin_listen(const struct loader *ld, const config_setting_t *s,
+    const char *key, char **list, size_t *nlist)
+{
+	const config_setting_t *e;
+	const char *v, *why;
+	size_t i, j, n;
+	int len;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		fail(ld, s, key, "expected a list of strings");
+		return -1;
+	}
+	len = config_setting_length(s);
+	if (len > CFG_ADMIN_LISTEN_MAX) {
+		fail(ld, s, key, "at most %d addresses, not %d",
+		    CFG_ADMIN_LISTEN_MAX, len);
+		return -1;
+	}
+	for (i = 0; i < *nlist; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+	*nlist = 0;
+	n = (size_t)len;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fail(ld, e ? e : s, key, "expected a list of strings");
+			return -1;
+		}
+		v = config_setting_get_string(e);
+		if (strstr(v, "://") != NULL) {
+			fail(ld, e, key,
+			    "\"%.100s\": no scheme here (the admin listeners "
+			    "serve plain HTTP and text; keep them on loopback "
+			    "or a management network)",
+			    v);
+			return -1;
+		}
+		if ((why = check_listen(v)) != NULL) {
+			fail(ld, e, key, "\"%.100s\": %s", v, why);
+			return -1;
+		}
+		if (v[0] == '*' && v[1] == ':') {
+			len = snprintf(NULL, 0, "0.0.0.0%s", v + 1);
+			if ((list[i] = malloc((size_t)len + 1)) != NULL)
+				snprintf(list[i], (size_t)len + 1, "0.0.0.0%s",
+				    v + 1);
+		} else {
+			list[i] = strdup(v);
+		}
+		if (list[i] == NULL) {
+			fail(ld, e, key, "out of memory");
+			return -1;
+		}
+		*nlist = i + 1;
+		for (j = 0; j < i; j++)
+			if (strcmp(list[j], list[i]) == 0) {
 				fail(ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
@@ -975,6 +1061,16 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			if (load_modules(ld, s, key, c) == -1)
 				return -1;
 			break;
+		case SPEC_ADMIN:
+			if (load_admin_listen(ld, s, key, c->admin_listen,
+				&c->nadmin_listen) == -1)
+				return -1;
+			break;
+		case SPEC_AGENT:
+			if (load_admin_listen(ld, s, key, c->agent_listen,
+				&c->nagent_listen) == -1)
+				return -1;
+			break;
 		}
 	}
 	return 0;
@@ -995,6 +1091,15 @@ cfg_defaults(struct cfg *c, struct cfg_error *err)
 		}
 		c->nlisten = i + 1;
 	}
+	c->admin_listen[0] = strdup(DEFAULT_ADMIN_LISTEN);
+	c->agent_listen[0] = strdup(DEFAULT_AGENT_LISTEN);
+	if (c->admin_listen[0] == NULL || c->agent_listen[0] == NULL) {
+		cfg_free(c);
+		if (err != NULL)
+			error_set(err, "", 0, "", "out of memory");
+		return -1;
+	}
+	c->nadmin_listen = c->nagent_listen = 1;
 	c->workers = 0;
 	c->queue_size = 1024;
 	c->max_connections = 10000;
@@ -1271,6 +1376,10 @@ cfg_free(struct cfg *c)
 		return;
 	for (i = 0; i < CFG_LISTEN_MAX; i++)
 		free(c->listen[i]);
+	for (i = 0; i < CFG_ADMIN_LISTEN_MAX; i++) {
+		free(c->admin_listen[i]);
+		free(c->agent_listen[i]);
+	}
 	free(c->user);
 	free(c->group);
 	free(c->pid_file);
@@ -1353,6 +1462,33 @@ cfg_same_modules(const struct cfg *a, const struct cfg *b)
 	return 1;
 }
 
+/* Copy an admin address list; 0 or -1 (what was copied stays counted). */
+static int
+copy_addrs(char **dst, size_t *ndst, char *const *src, size_t nsrc)
+{
+	size_t i;
+
+	for (i = 0; i < nsrc && i < CFG_ADMIN_LISTEN_MAX; i++) {
+		if ((dst[i] = strdup(src[i])) == NULL)
+			return -1;
+		*ndst = i + 1;
+	}
+	return 0;
+}
+
+static int
+same_addrs(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * dst is overwritten, not freed first: pass an empty struct.  On failure
  * dst is left empty.
@@ -1368,6 +1504,9 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c = *src;
 	memset(c.listen, 0, sizeof(c.listen));
 	c.nlisten = 0;
+	memset(c.admin_listen, 0, sizeof(c.admin_listen));
+	memset(c.agent_listen, 0, sizeof(c.agent_listen));
+	c.nadmin_listen = c.nagent_listen = 0;
 	c.user = c.group = c.pid_file = NULL;
 	c.tls_certificate = c.tls_key = c.tls_ca = NULL;
 	c.module_dir = NULL;
@@ -1392,6 +1531,14 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 			return -1;
 		}
 		c.nlisten = i + 1;
+	}
+	if (copy_addrs(c.admin_listen, &c.nadmin_listen, src->admin_listen,
+		src->nadmin_listen) != 0 ||
+	    copy_addrs(c.agent_listen, &c.nagent_listen, src->agent_listen,
+		src->nagent_listen) != 0) {
+		cfg_free(&c);
+		memset(dst, 0, sizeof(*dst));
+		return -1;
 	}
 	*dst = c;
 	return 0;
@@ -1472,7 +1619,7 @@ int
 cfg_diff_restart(
     const struct cfg *old, const struct cfg *new_cfg, char *buf, size_t cap)
 {
-	const char *names[12];
+	const char *names[16];
 	size_t i, n = 0, len = 0;
 	int r;
 
@@ -1498,6 +1645,12 @@ cfg_diff_restart(
 		names[n++] = "handler_threads";
 	if (old->handler_queue != new_cfg->handler_queue)
 		names[n++] = "handler_queue";
+	if (!same_addrs(old->admin_listen, old->nadmin_listen,
+		new_cfg->admin_listen, new_cfg->nadmin_listen))
+		names[n++] = "admin.listen";
+	if (!same_addrs(old->agent_listen, old->nagent_listen,
+		new_cfg->agent_listen, new_cfg->nagent_listen))
+		names[n++] = "admin.agent_listen";
 
 	if (buf != NULL && cap > 0) {
 		buf[0] = '\0';
@@ -1679,6 +1832,7 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 	out_seconds(&o, "write", c->write_ms);
 	out_seconds(&o, "shutdown", c->shutdown_ms);
 	out_seconds(&o, "handshake", c->handshake_ms);
+	out_seconds(&o, "drain", c->drain_ms);
 	out_printf(&o, "};\n");
 	out_printf(&o, "tcp: {\n\tnodelay = %s;\n\tkeepalive = %s;\n};\n",
 	    c->tcp_nodelay ? "true" : "false",
@@ -1701,5 +1855,16 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 	out_string_setting(&o, "", "user", c->user);
 	out_string_setting(&o, "", "group", c->group);
 	out_string_setting(&o, "", "pid_file", c->pid_file);
+	out_printf(&o, "admin: {\n\tlisten = [ ");
+	for (i = 0; i < c->nadmin_listen; i++) {
+		out_printf(&o, "%s", i > 0 ? ", " : "");
+		out_string(&o, c->admin_listen[i]);
+	}
+	out_printf(&o, " ];\n\tagent_listen = [ ");
+	for (i = 0; i < c->nagent_listen; i++) {
+		out_printf(&o, "%s", i > 0 ? ", " : "");
+		out_string(&o, c->agent_listen[i]);
+	}
+	out_printf(&o, " ];\n};\n");
 	return o.overflow ? -1 : 0;
 }

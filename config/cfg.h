@@ -60,7 +60,8 @@ struct cfg_cidr {
 #define CFG_MODULES_MAX         32
 #define CFG_MSETTINGS_MAX       64
 #define CFG_HANDLER_THREADS_MAX 1024
-#define CFG_INFLIGHT_MAX        65536
+#define CFG_INFLIGHT_MAX      65536
+#define CFG_ADMIN_LISTEN_MAX  4 /* admin.listen, admin.agent_listen */
 
 /* A value from a module's settings group, typed as written in the file. */
 enum cfg_mval_type {
@@ -134,6 +135,15 @@ struct cfg {
 	unsigned handler_queue;   /* requests waiting for them */
 	unsigned max_inflight;    /* requests in progress per connection */
 	uint32_t handler_ms;      /* timeouts.handler; 0: none */
+	/*
+	 * The admin listeners (daemon/admin.c): HTTP (/metrics, health) and
+	 * HAProxy's agent-check; "host:port", no TLS; empty: off.
+	 */
+	char *admin_listen[CFG_ADMIN_LISTEN_MAX];
+	size_t nadmin_listen;
+	char *agent_listen[CFG_ADMIN_LISTEN_MAX];
+	size_t nagent_listen;
+	uint32_t drain_ms; /* timeouts.drain: not ready, still serving */
 };
 
 struct cfg_error {

@@ -229,7 +229,8 @@ frame_status(const uint8_t *f, size_t len)
  */
 static int
 answer_to(struct worker *w, struct conn *c, int queued, uint8_t opcode,
-    uint32_t request_id, unsigned status, const void *data, size_t len)
+    uint32_t request_id, unsigned status, const void *data, size_t len,
+    uint64_t t_ns)
 {
 	size_t need = PROTO_FRAME_MIN + len, n;
 	uint8_t *p;
@@ -245,6 +246,8 @@ answer_to(struct worker *w, struct conn *c, int queued, uint8_t opcode,
 		worker_out_commit(w, c, n);
 	if (status != PROTO_OK)
 		STAT_ADD(w->hst.op_errors[opcode], 1);
+	met_count(w->met, opcode, status);
+	met_observe(w->met, opcode, met_now_ns() - t_ns);
 	return 0;
 }
 
@@ -252,8 +255,8 @@ static int
 answer_now(struct worker *w, struct conn *c, uint8_t opcode,
     uint32_t request_id, unsigned status, const void *data, size_t len)
 {
-	return answer_to(
-	    w, c, dispatch_queued(c), opcode, request_id, status, data, len);
+	return answer_to(w, c, dispatch_queued(c), opcode, request_id, status,
+	    data, len, w->t_batch_ns);
 }
 
 static int
@@ -287,6 +290,7 @@ req_fill(struct sd_req *r, struct worker *w, struct conn_ext *x,
 	r->x = x;
 	r->conn_id = x->id;
 	r->t_start = w->now;
+	r->t_ns = w->t_batch_ns;
 	r->request_id = req->request_id;
 	r->opcode = req->opcode;
 	r->max_frame = w->sc->c.max_frame_size;
@@ -367,10 +371,12 @@ dispatch_request(struct worker *w, struct conn *c, const struct proto_req *req,
 		/* From here the runner may answer it: link it first. */
 		enqueue(x, r);
 		hto_add(w, r);
+		STAT_ADD(w->met->inflight, 1);
 		return 0;
 	}
 	enqueue(x, r);
 	hto_add(w, r);
+	STAT_ADD(w->met->inflight, 1);
 	t0 = mono_ns();
 	op->fn(r); /* may reply at once: it goes on the local list */
 	dt = mono_ns() - t0;
@@ -402,15 +408,18 @@ drain(struct worker *w, struct conn *c)
 			    "timeouts.handler (%.3g s)",
 			    r->op->name, (double)w->sc->c.handler_ms / 1000.0);
 			r->x = NULL; /* the module still holds it */
+			STAT_ADD(w->met->inflight, (uint64_t)-1);
 			if (answer_to(w, c, 0, r->opcode, r->request_id,
-				PROTO_TIMEOUT, msg, strlen(msg)) != 0)
+				PROTO_TIMEOUT, msg, strlen(msg), r->t_ns) != 0)
 				goto nomem;
 			continue;
 		}
+		if (r->op != NULL)
+			STAT_ADD(w->met->inflight, (uint64_t)-1);
 		if (r->ans == NULL) {
 			what = "out of memory for the answer";
 			if (answer_to(w, c, 0, r->opcode, r->request_id,
-				PROTO_INTERNAL, what, strlen(what)) != 0) {
+				PROTO_INTERNAL, what, strlen(what), r->t_ns) != 0) {
 				req_free(r);
 				goto nomem;
 			}
@@ -426,6 +435,11 @@ drain(struct worker *w, struct conn *c)
 		st = frame_status(r->ans, r->ans_len);
 		if (st != PROTO_OK && r->op != NULL)
 			STAT_ADD(w->hst.op_errors[r->opcode], 1);
+		if (r->op != NULL) {
+			/* A module's answer; built-ins were counted in serve. */
+			met_count(w->met, r->opcode, st);
+			met_observe(w->met, r->opcode, met_now_ns() - r->t_ns);
+		}
 		req_free(r);
 	}
 	if ((c->flags & CONN_HELD) && x->qlen < w->sc->c.max_inflight) {
@@ -555,6 +569,8 @@ dispatch_conn_close(struct worker *w, struct conn *c)
 	}
 	while ((r = x->qhead) != NULL) {
 		x->qhead = r->qnext;
+		if (r->op != NULL)
+			STAT_ADD(w->met->inflight, (uint64_t)-1);
 		if (r->wstate == R_READY) {
 			req_free(r);
 			continue;

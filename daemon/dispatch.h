@@ -82,6 +82,7 @@ struct sd_req {
 	struct conn_ext *x;           /* NULL: orphaned */
 	uint64_t conn_id;
 	uint64_t t_start; /* monotonic ms */
+	uint64_t t_ns;    /* its batch's start, for the duration metric */
 	uint32_t request_id;
 	uint32_t max_frame;
 	uint8_t opcode;

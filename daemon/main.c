@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "admin.h"
 #include "cfg.h"
 #include "dispatch.h"
 #include "log.h"
@@ -280,6 +281,49 @@ get_listeners(const struct cfg *c, struct listener *ls, size_t *n)
 	return open_listeners(c, ls);
 }
 
+/*
+ * timeouts.drain: report not ready (/readyz, the agent) and go on
+ * serving for that long, so that a load balancer moves new clients
+ * elsewhere; another SIGTERM or SIGINT cuts it short, SIGHUP reloads.
+ */
+static void
+drain(struct server *srv, int sig, const sigset_t *sigs)
+{
+	struct server_cfg *sc = server_cfg_get(srv);
+	uint64_t ms = sc->c.drain_ms, end, now;
+	struct timespec ts;
+	int got;
+
+	server_cfg_put(sc);
+	if (ms == 0)
+		return;
+	__atomic_store_n(&srv->drain_start_ms, now_mono_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&srv->draining, 1, __ATOMIC_RELEASE);
+	log_info("%s received: draining for %.3g s (not ready; still "
+		 "serving), then GOAWAY and stop",
+	    // NOLINTNEXTLINE(concurrency-mt-unsafe)
+	    strsignal(sig), (double)ms / 1000.0);
+	notify("STOPPING=1\nSTATUS=draining: not ready, still serving for "
+	       "%.3g s",
+	    (double)ms / 1000.0);
+	end = now_mono_ms() + ms;
+	while ((now = now_mono_ms()) < end) {
+		ts.tv_sec = (time_t)((end - now) / 1000);
+		ts.tv_nsec = (long)((end - now) % 1000) * 1000000L;
+		got = sigtimedwait(sigs, NULL, &ts);
+		if (got == SIGHUP) {
+			reload(srv);
+			continue;
+		}
+		if (got == SIGTERM || got == SIGINT) {
+			log_info("%s received while draining: stopping now",
+			    // NOLINTNEXTLINE(concurrency-mt-unsafe)
+			    strsignal(got));
+			break;
+		}
+	}
+}
+
 static int
 serve(struct server *srv, struct cfg *c)
 {
@@ -299,6 +343,13 @@ serve(struct server *srv, struct cfg *c)
 		goto fail;
 	for (i = 0; i < n; i++)
 		srv->tls_listeners += (size_t)ls[i].tls;
+	/* Bound with the others, before privileges are dropped. */
+	if (admin_open(srv, c, &srv->admin, err, sizeof(err)) != 0) {
+		log_errx("%s", err);
+		for (i = 0; i < n; i++)
+			close(ls[i].fd);
+		goto fail;
+	}
 	/* Before dropping privileges: the key may be readable by root only. */
 	if (srv->tls_listeners > 0 &&
 	    load_tls(c, &tls, err, sizeof(err)) != 0) {
@@ -342,6 +393,8 @@ serve(struct server *srv, struct cfg *c)
 	server_start_workers(srv);
 	if (acceptor_start(srv, ls, n) == NULL)
 		fatalx("cannot start the acceptor thread");
+	if (admin_start(srv->admin) != 0)
+		fatal("cannot start the admin thread");
 	for (i = 0; i < n; i++)
 		log_info("listening on %s", ls[i].name);
 	log_info("socketd %s ready: %u workers, queue_size %u, "
@@ -377,6 +430,7 @@ serve(struct server *srv, struct cfg *c)
 		break;
 	}
 
+	drain(srv, sig, &sigs);
 	log_info("%s received: stopping; answering the requests already "
 		 "received",
 	    // NOLINTNEXTLINE(concurrency-mt-unsafe)
@@ -387,6 +441,9 @@ serve(struct server *srv, struct cfg *c)
 	acceptor_stop(srv->acc);
 	pool_stop(srv->pool);
 	pool_join(srv->pool);
+	/* Served until every connection was gone; nothing to report now. */
+	admin_stop(srv->admin);
+	srv->admin = NULL;
 	/* Blocking handlers still queued belong to closed connections. */
 	pool_runner_destroy(srv->runner);
 	srv->runner = NULL;

@@ -86,6 +86,10 @@ builtins(struct modreg *r)
 		r->ops[op].kind = OP_BUILTIN;
 		snprintf(r->ops[op].name, sizeof(r->ops[op].name), "%s", name);
 	}
+	/* The core push: the server's drain notice (protocol v1.1). */
+	r->ops[PROTO_OP_GOAWAY].kind = OP_PUSH;
+	snprintf(r->ops[PROTO_OP_GOAWAY].name,
+	    sizeof(r->ops[PROTO_OP_GOAWAY].name), "goaway");
 }
 
 /* Refuse what others could have replaced (sshd's StrictModes). */

@@ -64,6 +64,8 @@ struct wstats {
 	uint64_t tls_handshakes;   /* completed */
 	uint64_t tls_handshake_failures;
 	uint64_t tls_handshake_timeouts;
+	uint64_t loop_ms;     /* heartbeat: w->now each turn; 0: exited */
+	uint64_t goaway_sent; /* GOAWAY pushes written */
 } __attribute__((aligned(64)));
 
 struct astats {
@@ -106,6 +108,13 @@ struct server {
 	uint64_t start_mono_ms;
 	uint64_t start_real_s;
 	uint64_t stop_mono_ms; /* atomic; 0 until shutdown starts */
+	/*
+	 * Drain (timeouts.drain): set by the main thread on SIGTERM, read
+	 * by the admin thread (/readyz, the agent) and the workers.
+	 */
+	int draining;            /* atomic */
+	uint64_t drain_start_ms; /* atomic; monotonic */
+	struct admin *admin;     /* the admin listeners' thread, or NULL */
 	/*
 	 * Test hook: $SOCKETD_TEST_SLOW_WORKER_MS makes a worker sleep that
 	 * long before taking each new connection, so that tests can fill

@@ -63,10 +63,16 @@
 #define LINGER_MS  2000         /* lingering close, as Apache's */
 #define MAX_EVENTS 256
 
+#define HEARTBEAT_MS 1000 /* an idle loop still turns this often */
+#define GOAWAY_GRACE_NO_SHUTDOWN_MS 30000
+
 #define OFF(field) offsetof(struct conn, field)
 #define CLOSED     (-2) /* the connection was closed and freed */
 
 static void conn_close(struct worker *w, struct conn *c);
+
+_Static_assert(REQ_BUDGET <= sizeof(((struct worker *)0)->hops),
+    "a batch's opcodes fit in hops[]");
 
 #define IO_WAITS (CONN_HANDSHAKE | CONN_RD_WANT_OUT | CONN_WR_WANT_IN)
 
@@ -220,8 +226,8 @@ decode_error(struct worker *w, const struct proto_req *req,
  * *more when a complete frame was left for a later turn.
  */
 static size_t
-serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
-    int *more)
+serve_frames(struct worker *w, struct conn *c, const uint8_t *data,
+    size_t len, int *more)
 {
 	size_t off = 0, used, need, n;
 	unsigned budget = REQ_BUDGET;
@@ -248,6 +254,8 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			break;
 		}
 		budget--;
+		if (w->t_batch_ns == 0)
+			w->t_batch_ns = met_now_ns();
 		op = st == PROTO_OK ? &w->srv->mods->ops[req.opcode] : NULL;
 		if (op != NULL && op->kind >= OP_SYNC) {
 			if (dispatch_request(w, c, &req, op) != 0)
@@ -266,6 +274,7 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			STAT_ADD(w->st.bad_request, 1);
 			n = proto_error(&req, PROTO_BAD_REQUEST,
 			    "opcode is server-to-client only (push)", p, need);
+			sent = PROTO_BAD_REQUEST;
 		} else if (st == PROTO_OK) {
 			n = proto_handle(&req, &w->pctx, p, need, &sent);
 			if (sent == PROTO_UNKNOWN_OPCODE)
@@ -281,6 +290,12 @@ serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 		else
 			out_commit(w, c, n);
 		STAT_ADD(w->st.requests, 1);
+		if (st == PROTO_OK) {
+			met_count(w->met, req.opcode, sent);
+			w->hops[w->nh++] = req.opcode;
+		} else {
+			met_count(w->met, MET_OP_INVALID, st);
+		}
 		if (st == PROTO_TOO_LARGE) {
 			/* The stream cannot be resynchronised: answer, close.
 			 */
@@ -295,6 +310,21 @@ nomem:
 	    "connection %d: out of memory for an answer; closing it", c->fd);
 	c->flags |= CONN_CLOSE;
 	return len;
+}
+
+/* serve_frames, and the durations of the batch's built-in requests. */
+static size_t
+serve(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
+    int *more)
+{
+	size_t used;
+
+	w->t_batch_ns = 0;
+	w->nh = 0;
+	used = serve_frames(w, c, data, len, more);
+	if (w->nh > 0)
+		met_batch(w->met, w->hops, w->nh, w->t_batch_ns);
+	return used;
 }
 
 /* Write pending output.  Returns -1 if the connection died. */
@@ -698,6 +728,51 @@ drain_conn(struct worker *w, struct conn *c)
 	(void)serve_buffered(w, c);
 }
 
+/*
+ * GOAWAY (push opcode 0x06): tell c's client to finish and reconnect
+ * elsewhere; c is served as before until the grace period ends.
+ */
+static void
+goaway_conn(struct worker *w, struct conn *c)
+{
+	static const char why[] = "socketd is stopping";
+	uint8_t payload[4 + sizeof(why) - 1], *p;
+	size_t need = PROTO_FRAME_MIN + sizeof(payload);
+
+	if (c->flags & (CONN_DRAIN | CONN_LINGER | CONN_CLOSE))
+		return;
+	if (c->flags & CONN_HANDSHAKE) {
+		/* No request can have arrived yet. */
+		conn_close(w, c);
+		return;
+	}
+	proto_put_u32(payload, w->goaway_grace_ms);
+	memcpy(payload + 4, why, sizeof(why) - 1);
+	if ((p = out_room(w, c, need)) == NULL) {
+		drain_conn(w, c); /* the old way, then */
+		return;
+	}
+	out_commit(w, c,
+	    proto_encode_resp(p, need, PROTO_OP_GOAWAY, PROTO_OK, 0, payload,
+		sizeof(payload)));
+	STAT_ADD(w->st.goaway_sent, 1);
+	(void)settle(w, c, (c->flags & CONN_READY) != 0, 0);
+}
+
+/* Every connection: drain_conn, or goaway_conn in the grace period. */
+static void
+each_conn(struct worker *w, void (*fn)(struct worker *, struct conn *))
+{
+	struct conn *c, *nx;
+	size_t n;
+
+	/* fn may move c to the tail of `all`: walk a fixed count. */
+	for (c = w->all.head, n = w->all.len; c != NULL && n > 0; c = nx, n--) {
+		nx = c->l_all.next;
+		fn(w, c);
+	}
+}
+
 /* A connection from a tls:// listener: its session, then the handshake. */
 static int
 start_tls(struct worker *w, struct conn *c)
@@ -739,6 +814,15 @@ adopt(struct worker *w, struct conn *c)
 	return 0;
 }
 
+static uint64_t
+coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* SOCKETD_TEST_SLOW_WORKER_MS (architecture.md, "Test hook"). */
 static void
 test_hook_sleep(const struct worker *w)
@@ -761,8 +845,12 @@ take_new(struct worker *w)
 		struct conn *c = item;
 
 		test_hook_sleep(w);
-		if (adopt(w, c) == 0 && w->draining)
-			drain_conn(w, c);
+		if (adopt(w, c) == 0 && w->draining) {
+			if (w->goaway_until != 0)
+				goaway_conn(w, c);
+			else
+				drain_conn(w, c);
+		}
 	}
 }
 
@@ -861,6 +949,15 @@ expire(struct worker *w)
 	    &w->st.tls_handshake_timeouts, &next);
 	expire_idle(w, cf, &next);
 	dispatch_expire(w, &next);
+	if (w->goaway_until != 0) {
+		/* The grace period is over: the lingering close for the rest. */
+		if (w->now >= w->goaway_until) {
+			w->goaway_until = 0;
+			each_conn(w, drain_conn);
+		} else if (w->goaway_until < next) {
+			next = w->goaway_until;
+		}
+	}
 	if (w->draining && w->drain_deadline != 0) {
 		if (w->now >= w->drain_deadline) {
 			while ((c = w->all.head) != NULL) {
@@ -880,21 +977,29 @@ expire(struct worker *w)
 static void
 start_drain(struct worker *w)
 {
-	struct conn *c, *nx;
+	const struct cfg *cf = &w->sc->c;
 	uint64_t stop;
-	size_t n;
 
 	w->draining = 1;
 	stop = __atomic_load_n(&w->srv->stop_mono_ms, __ATOMIC_ACQUIRE);
-	if (w->sc->c.shutdown_ms > 0)
-		w->drain_deadline =
-		    (stop ? stop : w->now) + w->sc->c.shutdown_ms;
-	take_new(w);
-	/* drain_conn may move c to the tail of `all`: walk a fixed count. */
-	for (c = w->all.head, n = w->all.len; c != NULL && n > 0; c = nx, n--) {
-		nx = c->l_all.next;
-		drain_conn(w, c);
+	if (cf->shutdown_ms > 0)
+		w->drain_deadline = (stop ? stop : w->now) + cf->shutdown_ms;
+	if (cf->drain_ms > 0) {
+		/*
+		 * timeouts.drain: GOAWAY first.  Half of timeouts.shutdown is
+		 * the grace period; the rest is for the lingering close of
+		 * clients that do not know GOAWAY.
+		 */
+		w->goaway_grace_ms = cf->shutdown_ms > 0
+		    ? cf->shutdown_ms / 2
+		    : GOAWAY_GRACE_NO_SHUTDOWN_MS;
+		w->goaway_until = w->now + w->goaway_grace_ms + 1;
+		take_new(w);
+		each_conn(w, goaway_conn);
+		return;
 	}
+	take_new(w);
+	each_conn(w, drain_conn);
 }
 
 int
@@ -913,7 +1018,8 @@ worker_init(struct worker *w, struct server *srv)
 	w->rbuf = malloc(RBUF_SIZE);
 	w->obuf = malloc(OBUF_INIT);
 	w->obuf_cap = OBUF_INIT;
-	if (w->rbuf == NULL || w->obuf == NULL) {
+	w->met = calloc(1, sizeof(*w->met));
+	if (w->rbuf == NULL || w->obuf == NULL || w->met == NULL) {
 		worker_fini(w);
 		errno = ENOMEM;
 		return -1;
@@ -939,7 +1045,9 @@ worker_fini(struct worker *w)
 	w->epfd = -1;
 	free(w->rbuf);
 	free(w->obuf);
+	free(w->met);
 	w->rbuf = w->obuf = NULL;
+	w->met = NULL;
 	if (w->inbox.efd != -1)
 		dispatch_worker_fini(w);
 }
@@ -956,6 +1064,7 @@ worker_main(struct pool_worker *pw, void *arg)
 	w->pw = pw;
 	test_hook_sleep(w);
 	w->now = now_mono_ms();
+	STAT_SET(w->st.loop_ms, w->now); /* the heartbeat /livez reads */
 	w->gen = __atomic_load_n(&srv->cfg_gen, __ATOMIC_ACQUIRE);
 	w->sc = server_cfg_get(srv);
 	memset(&ev, 0, sizeof(ev));
@@ -974,10 +1083,19 @@ worker_main(struct pool_worker *pw, void *arg)
 			timeout = 0;
 		if (w->draining && w->all.head == NULL)
 			break;
+		if (timeout < 0 || timeout > HEARTBEAT_MS)
+			timeout = HEARTBEAT_MS;
+		/*
+		 * Before sleeping: a long turn must not look like a stall.
+		 * The coarse clock (a few ms of resolution, no time-stamp
+		 * counter read) is plenty for a 5 s threshold.
+		 */
+		STAT_SET(w->st.loop_ms, coarse_ms());
 		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 		if (n == -1 && errno != EINTR)
 			fatal("worker %u: epoll_wait", pool_worker_index(pw));
 		w->now = now_mono_ms();
+		STAT_SET(w->st.loop_ms, w->now);
 		refresh_cfg(w);
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
@@ -1010,6 +1128,7 @@ worker_main(struct pool_worker *pw, void *arg)
 		else if (w->draining)
 			take_new(w);
 	}
+	STAT_SET(w->st.loop_ms, 0); /* exited: not stalled */
 	server_cfg_put(w->sc);
 	w->sc = NULL;
 }

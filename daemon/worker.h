@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "proto.h"
 #include "server.h"
@@ -57,6 +58,14 @@ struct worker {
 	int oom; /* a reply made in serve() ran out of memory */
 	struct log_ratelimit rl_slow;
 	struct hstats hst;
+
+	/* Metrics (metrics.h) and the drain (GOAWAY). */
+	struct wmetrics *met;        /* owned */
+	uint64_t t_batch_ns;         /* start of the batch being served */
+	uint8_t hops[64];            /* its built-in requests' opcodes */
+	unsigned nh;
+	uint64_t goaway_until;       /* 0: not in the GOAWAY grace period */
+	uint32_t goaway_grace_ms;
 };
 
 /*

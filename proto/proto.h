@@ -38,6 +38,7 @@ enum proto_opcode {
 	PROTO_OP_STATS = 0x03,
 	PROTO_OP_TIME = 0x04,
 	PROTO_OP_OPCODES = 0x05, /* v1.1: the opcodes served, one per line */
+	PROTO_OP_GOAWAY = 0x06,  /* v1.1 push: grace_ms u32, reason */
 	PROTO_OP_MODULE_FIRST = 0x80, /* 0x80-0xff: loadable modules */
 };
 

@@ -86,6 +86,7 @@ class Daemon:
                 "# written by the socketd Python tests\n"
                 f"listen = {lst};\n{extra.replace('PORT', str(self.port))}\n"
                 'log: { level = "info"; };\n'
+                "admin: { listen = [ ]; agent_listen = [ ]; };\n"
             )
             self.conf.write_text(text)
             with open(self.log, "wb") as logf:

@@ -21,6 +21,7 @@ listen = [ "127.0.0.1:$PORT" ];
 workers = 2;
 timeouts: { idle = 0; shutdown = 5; };
 log: { level = "warning"; };
+admin: { listen = [ ]; agent_listen = [ ]; };
 CONF
 	"$SOCKETD" -c "$TMP/socketd.conf" 2>"$TMP/socketd.log" &
 	PID=$!

@@ -381,11 +381,21 @@ append_subst(char *dst, size_t cap, size_t *n, const char *src, int port)
 	dst[*n] = '\0';
 }
 
+/* "\"127.0.0.1:PORT\"" for a port above 0, else nothing. */
+static void
+admin_list(char *buf, size_t len, int port)
+{
+	if (port > 0)
+		snprintf(buf, len, "\"127.0.0.1:%d\"", port);
+	else
+		buf[0] = '\0';
+}
+
 void
 h_write_config(const struct h_daemon *d, const struct h_opts *o)
 {
 	static const struct h_opts defaults;
-	char text[CONF_MAX];
+	char text[CONF_MAX], admin[160], a1[40], a2[40];
 	size_t n = 0;
 
 	if (o == NULL)
@@ -400,6 +410,12 @@ h_write_config(const struct h_daemon *d, const struct h_opts *o)
 		append_subst(text, sizeof(text), &n, o->extra, d->port);
 		append_subst(text, sizeof(text), &n, "\n", d->port);
 	}
+	/* The admin listeners: off unless the test asks for them. */
+	admin_list(a1, sizeof(a1), o->admin_port);
+	admin_list(a2, sizeof(a2), o->agent_port);
+	snprintf(admin, sizeof(admin),
+	    "admin: { listen = [ %s ]; agent_listen = [ %s ]; };\n", a1, a2);
+	append_subst(text, sizeof(text), &n, admin, d->port);
 	append_subst(text, sizeof(text), &n, "log: { level = \"", d->port);
 	append_subst(text, sizeof(text), &n,
 	    o->level != NULL ? o->level : "debug", d->port);

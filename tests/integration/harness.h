@@ -56,6 +56,13 @@ struct h_opts {
 	int listen_fd;
 	/* Set JOURNAL_STREAM to the log file's device:inode (stderr). */
 	int journal;
+	/*
+	 * The admin listeners (admin.listen, admin.agent_listen) on
+	 * 127.0.0.1 at these ports; 0: off (the tests never take the
+	 * default ports 9411 and 9412).
+	 */
+	int admin_port;
+	int agent_port;
 };
 
 struct h_ctx;

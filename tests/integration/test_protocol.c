@@ -226,7 +226,7 @@ test_time(void **state)
 static void
 test_unknown_opcode(void **state)
 {
-	static const uint8_t ops[] = {0x06, 0x7f, 0x80, 0xff};
+	static const uint8_t ops[] = {0x07, 0x7f, 0x80, 0xff};
 	struct h_daemon *d = h_start(T(state), NULL);
 	int fd = h_raw(T(state), d);
 	struct h_frame f;

@@ -290,6 +290,8 @@ while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	    -e 's|^#  { name = "hello";|  { name = "hello";|' \
 	    -e 's|^#    settings: { greeting|    settings: { greeting|' \
 	    -e 's|^#);$|);|' \
+	    -e 's|^\tlisten = \[ "127.0.0.1:9411" \];|\tlisten = [ ];|' \
+	    -e 's|^\tagent_listen = \[ "127.0.0.1:9412" \];|\tagent_listen = [ ];|' \
 	    /etc/socketd.conf >"$RUN/socketd.conf"
 	chmod 644 "$RUN/socketd.conf"
 	if ! grep -q "^listen = \[ \"127.0.0.1:$PORT\" \];" "$RUN/socketd.conf" ||

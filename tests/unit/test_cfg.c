@@ -78,6 +78,13 @@ assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_str_equal_or_null(a->tls_ca, b->tls_ca);
 	assert_int_equal(a->tls_verify_client, b->tls_verify_client);
 	assert_int_equal(a->tls_min_version, b->tls_min_version);
+	assert_int_equal(a->drain_ms, b->drain_ms);
+	assert_int_equal(a->nadmin_listen, b->nadmin_listen);
+	for (i = 0; i < a->nadmin_listen; i++)
+		assert_string_equal(a->admin_listen[i], b->admin_listen[i]);
+	assert_int_equal(a->nagent_listen, b->nagent_listen);
+	for (i = 0; i < a->nagent_listen; i++)
+		assert_string_equal(a->agent_listen[i], b->agent_listen[i]);
 }
 
 static void
@@ -169,6 +176,11 @@ test_defaults_match_documented_values(void **state)
 	assert_false(c.tls_verify_client);
 	assert_int_equal(c.tls_min_version, CFG_TLS_1_2);
 	assert_int_equal(cfg_tls_listeners(&c), 0);
+	assert_int_equal(c.drain_ms, 0);
+	assert_int_equal(c.nadmin_listen, 1);
+	assert_string_equal(c.admin_listen[0], "127.0.0.1:9411");
+	assert_int_equal(c.nagent_listen, 1);
+	assert_string_equal(c.agent_listen[0], "127.0.0.1:9412");
 	cfg_free(&c);
 }
 
@@ -807,6 +819,120 @@ test_copy_and_diff_cover_process_keys(void **state)
 	cfg_free(&b);
 }
 
+/* The admin listeners and timeouts.drain. */
+
+static void
+load_text(const char *text, struct cfg *c, struct cfg_error *err, int *rc)
+{
+	char path[] = "/tmp/socketd-test-cfg.XXXXXX";
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	*rc = cfg_load(path, c, err);
+	unlink(path);
+}
+
+static void
+test_load_admin_lists_and_drain(void **state)
+{
+	struct cfg c;
+	struct cfg_error err;
+	int rc;
+
+	(void)state;
+	load_text("admin: { listen = [ \"127.0.0.1:19411\", \"[::1]:19411\" ];"
+		  " agent_listen = [ \"*:19412\" ]; };\n"
+		  "timeouts: { drain = 2.5; };\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.nadmin_listen, 2);
+	assert_string_equal(c.admin_listen[0], "127.0.0.1:19411");
+	assert_string_equal(c.admin_listen[1], "[::1]:19411");
+	assert_int_equal(c.nagent_listen, 1);
+	assert_string_equal(c.agent_listen[0], "0.0.0.0:19412");
+	assert_int_equal(c.drain_ms, 2500);
+	cfg_free(&c);
+}
+
+static void
+test_load_admin_empty_lists_turn_listeners_off(void **state)
+{
+	struct cfg c;
+	struct cfg_error err;
+	int rc;
+
+	(void)state;
+	load_text("admin: { listen = [ ]; agent_listen = [ ]; };\n", &c, &err,
+	    &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.nadmin_listen, 0);
+	assert_null(c.admin_listen[0]);
+	assert_int_equal(c.nagent_listen, 0);
+	assert_null(c.agent_listen[0]);
+	cfg_free(&c);
+}
+
+static void
+expect_text_error(const char *text, const char *key, const char *fragment)
+{
+	struct cfg c;
+	struct cfg_error err;
+	int rc;
+
+	memset(&c, 0xa5, sizeof(c));
+	load_text(text, &c, &err, &rc);
+	assert_int_equal(rc, -1);
+	assert_cfg_empty(&c);
+	assert_string_equal(err.key, key);
+	assert_int_equal(err.line, 1);
+	if (strstr(err.msg, fragment) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
+}
+
+static void
+test_load_admin_bad_lists_are_errors(void **state)
+{
+	(void)state;
+	expect_text_error("admin: { listen = [ \"tls://127.0.0.1:1\" ]; };",
+	    "admin.listen", "no scheme here");
+	expect_text_error("admin: { listen = [ \"127.0.0.1\" ]; };",
+	    "admin.listen", "missing port");
+	expect_text_error("admin: { agent_listen = [ \"a:1\", \"b:1\", "
+			  "\"c:1\", \"d:1\", \"e:1\" ]; };",
+	    "admin.agent_listen", "at most 4 addresses");
+	expect_text_error("admin: { agent_listen = [ \"a:1\", \"a:1\" ]; };",
+	    "admin.agent_listen", "listed twice");
+	expect_text_error("admin: { listen = \"127.0.0.1:1\"; };",
+	    "admin.listen", "expected a list of strings");
+	expect_text_error("admin: { metrics = true; };", "admin.metrics",
+	    "unknown setting");
+	expect_text_error("timeouts: { drain = -1; };", "timeouts.drain",
+	    "must be a number of seconds");
+}
+
+static void
+test_diff_restart_names_admin_lists(void **state)
+{
+	struct cfg a, b;
+	char names[256];
+
+	(void)state;
+	assert_int_equal(cfg_defaults(&a, NULL), 0);
+	assert_int_equal(cfg_copy(&b, &a), 0);
+	assert_int_equal(cfg_diff_restart(&a, &b, names, sizeof(names)), 0);
+	free(b.agent_listen[0]);
+	b.agent_listen[0] = NULL;
+	b.nagent_listen = 0;
+	b.drain_ms = 5000; /* reload: not listed */
+	assert_int_equal(cfg_diff_restart(&a, &b, names, sizeof(names)), 1);
+	assert_string_equal(names, "admin.agent_listen");
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
 static void
 test_key_list_names_every_setting(void **state)
 {
@@ -814,12 +940,14 @@ test_key_list_names_every_setting(void **state)
 	    "max_connections", "max_frame_size", "backlog", "timeouts",
 	    "timeouts.idle", "timeouts.read", "timeouts.write",
 	    "timeouts.shutdown", "timeouts.handshake", "timeouts.handler",
-	    "tcp", "tcp.nodelay", "tcp.keepalive", "log", "log.level",
-	    "log.target", "max_connections_per_source", "access",
-	    "access.allow", "access.deny", "tls", "tls.certificate", "tls.key",
-	    "tls.ca", "tls.verify_client", "tls.min_version", "user", "group",
+	    "timeouts.drain", "tcp", "tcp.nodelay",
+	    "tcp.keepalive", "log", "log.level", "log.target",
+	    "max_connections_per_source", "access", "access.allow",
+	    "access.deny", "tls", "tls.certificate", "tls.key", "tls.ca",
+	    "tls.verify_client", "tls.min_version", "user", "group",
 	    "pid_file", "modules", "module_dir", "handler_threads",
-	    "handler_queue", "max_inflight"};
+	    "handler_queue", "max_inflight", "admin", "admin.listen",
+	    "admin.agent_listen"};
 	size_t i;
 
 	(void)state;
@@ -1249,6 +1377,10 @@ main(void)
 	    cmocka_unit_test(test_load_number_for_user_is_type_error),
 	    cmocka_unit_test(test_copy_and_diff_cover_process_keys),
 	    cmocka_unit_test(test_key_list_names_every_setting),
+	    cmocka_unit_test(test_load_admin_lists_and_drain),
+	    cmocka_unit_test(test_load_admin_empty_lists_turn_listeners_off),
+	    cmocka_unit_test(test_load_admin_bad_lists_are_errors),
+	    cmocka_unit_test(test_diff_restart_names_admin_lists),
 	    cmocka_unit_test(test_load_include_of_directory_is_error_not_exit),
 	    cmocka_unit_test(test_access_lists_allow_deny_and_mapped),
 	    cmocka_unit_test(test_access_empty_allow_allows_all_but_deny),

@@ -468,15 +468,23 @@ test_call_rejects_opcode_mismatch(void **state)
 }
 
 static void
-test_call_rejects_ok_with_request_id_zero(void **state)
+test_call_takes_ok_with_request_id_zero_for_a_push(void **state)
 {
 	struct pair *p = *state;
 	struct proto_resp r;
 	char err[SDC_ERRLEN];
 
+	/*
+	 * Protocol v1.1: status OK with request_id 0 (which no request
+	 * carries) is a push, not the answer: skipped; the answer never
+	 * comes here.
+	 */
 	write_resp(p->peer, PROTO_OP_PING, PROTO_OK, 0, NULL);
+	(void)close(p->peer);
+	p->peer = -1;
 	assert_int_equal(sdc_call(&p->c, PROTO_OP_PING, NULL, 0, &r, err), -1);
-	assert_non_null(strstr(err, "request_id 0"));
+	assert_non_null(strstr(err, "closed"));
+	assert_false(p->c.goaway);
 }
 
 static void
@@ -490,6 +498,33 @@ test_call_accepts_busy_with_request_id_zero(void **state)
 	assert_int_equal(sdc_call(&p->c, PROTO_OP_TIME, NULL, 0, &r, err), 0);
 	assert_int_equal(r.status, PROTO_BUSY);
 	assert_payload(&r, "too many connections");
+}
+
+static void
+test_call_skips_pushes_and_remembers_goaway(void **state)
+{
+	struct pair *p = *state;
+	struct proto_resp r;
+	char err[SDC_ERRLEN];
+	uint8_t ga[4 + 4] = {0, 0, 0x07, 0xd0, 'b', 'y', 'e', '!'};
+	uint8_t buf[64];
+
+	/* An unknown push, GOAWAY (grace 2000 ms), then the answer. */
+	write_resp(p->peer, 0x13, PROTO_OK, 0, "unknown push");
+	write_all(p->peer, buf,
+	    proto_encode_resp(buf, sizeof(buf), PROTO_OP_GOAWAY, PROTO_OK, 0,
+		ga, sizeof(ga)));
+	write_resp(p->peer, PROTO_OP_PING, PROTO_OK, 1, "");
+	assert_int_equal(sdc_call(&p->c, PROTO_OP_PING, NULL, 0, &r, err), 0);
+	assert_int_equal(r.status, PROTO_OK);
+	assert_int_equal(r.request_id, 1);
+	assert_int_equal(r.opcode, PROTO_OP_PING);
+	assert_true(p->c.goaway);
+	assert_int_equal(p->c.goaway_grace_ms, 2000);
+	/* No new request on a drained connection. */
+	assert_int_equal(sdc_call(&p->c, PROTO_OP_PING, NULL, 0, &r, err), -1);
+	assert_int_equal(errno, ESHUTDOWN);
+	assert_non_null(strstr(err, "GOAWAY"));
 }
 
 static void
@@ -669,8 +704,9 @@ main(void)
 	    PAIR_TEST(test_call_round_trip),
 	    PAIR_TEST(test_call_rejects_request_id_mismatch),
 	    PAIR_TEST(test_call_rejects_opcode_mismatch),
-	    PAIR_TEST(test_call_rejects_ok_with_request_id_zero),
+	    PAIR_TEST(test_call_takes_ok_with_request_id_zero_for_a_push),
 	    PAIR_TEST(test_call_accepts_busy_with_request_id_zero),
+	    PAIR_TEST(test_call_skips_pushes_and_remembers_goaway),
 	    PAIR_TEST(test_call_reads_busy_after_server_closed),
 	    PAIR_TEST(test_call_to_closed_server_fails),
 	    cmocka_unit_test(test_connect_loopback),
