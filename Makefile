@@ -122,10 +122,10 @@ lint: build
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --enable=warning,performance,portability --error-exitcode=1 \
 	    --inline-suppr --quiet -D__GNUC__ -D_POSIX_C_SOURCE=200809L \
-	    -I proto -I pool -I config -I daemon -I client \
-	    proto pool config daemon client
+	    -I proto -I pool -I config -I daemon -I client -I include \
+	    -I metrics proto pool config daemon client metrics
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'proto/*.c' \
-	    'pool/*.c' 'config/*.c' 'daemon/*.c' 'client/*.c')
+	    'pool/*.c' 'config/*.c' 'daemon/*.c' 'client/*.c' 'metrics/*.c')
 
 check: check-plain check-sanitize \
     $(if $(filter true,$(CI)),check-tsan check-valgrind lint fuzz)

@@ -803,8 +803,8 @@ start_connect(struct bthread *t, struct bconn *c)
 	int fd, r;
 
 	c->waiting = 0;
-	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto retry;
 	r = connect(fd, (const struct sockaddr *)&b->addr, b->addrlen);
@@ -892,8 +892,8 @@ conn_connected(struct bthread *t, struct bconn *c)
  * costs nothing.  Then a new connection takes c's place.
  */
 static void
-lost_reconnect(struct bthread *t, struct bconn *c, enum bench_err kind,
-    const char *msg)
+lost_reconnect(
+    struct bthread *t, struct bconn *c, enum bench_err kind, const char *msg)
 {
 	if (c->inflight > 0 || kind != E_LOST) {
 		record_err(t, c, kind, "%s (%u request%s lost)", msg,
@@ -1329,8 +1329,9 @@ sweep(struct bthread *t)
 		}
 		if (c->fd < 0)
 			continue;
-		if (c->connecting && (!wants_more(t, c) ||
-		    (limit > 0 && t->now > c->progress_ns + limit))) {
+		if (c->connecting &&
+		    (!wants_more(t, c) ||
+			(limit > 0 && t->now > c->progress_ns + limit))) {
 			if (wants_more(t, c))
 				t->reconnect_failures++;
 			(void)close(c->fd);
@@ -1986,8 +1987,8 @@ print_text(const struct bench *b, const struct totals *r)
 	    r->connected, r->connect_failures, r->lost);
 	if (o->reconnect || r->goaways > 0)
 		(void)printf("  reconnects   %" PRIu64 " (GOAWAY %" PRIu64
-			     ", failed connects %" PRIu64 ", requests lost %"
-			     PRIu64 ")\n",
+			     ", failed connects %" PRIu64
+			     ", requests lost %" PRIu64 ")\n",
 		    r->reconnects, r->goaways, r->reconnect_failures,
 		    r->lost_requests);
 	if (h->count == 0) {

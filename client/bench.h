@@ -61,8 +61,8 @@ struct bench_opts {
 	char op_label[72];      /* for the report: "echo", "hello.upper" */
 	double warmup_s;
 	int json;
-	int help; /* --help: print bench_usage and stop */
-	int tls;  /* --tls (or implied by the options below) */
+	int help;      /* --help: print bench_usage and stop */
+	int tls;       /* --tls (or implied by the options below) */
 	int reconnect; /* --reconnect: GOAWAY and lost connections */
 	struct sdc_tls_opts tls_opts;
 };

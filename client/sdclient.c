@@ -732,8 +732,9 @@ sdc_call(struct sdc *c, uint8_t opcode, const void *payload, size_t len,
 	int e;
 
 	if (c->goaway) {
-		sdc_seterr(err, "the server is draining this connection "
-				"(GOAWAY): connect again");
+		sdc_seterr(err,
+		    "the server is draining this connection "
+		    "(GOAWAY): connect again");
 		errno = ESHUTDOWN;
 		return -1;
 	}

@@ -154,10 +154,8 @@ static const struct spec root_spec[] = {
     {"module_dir", SPEC_STRING, FIELD(module_dir), 0, 0, NULL},
     {"handler_threads", SPEC_UINT, FIELD(handler_threads), 1,
 	CFG_HANDLER_THREADS_MAX, NULL},
-    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX,
-	NULL},
-    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX,
-	NULL},
+    {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX, NULL},
+    {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX, NULL},
     {"admin", SPEC_GROUP, 0, 0, 0, admin_spec},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
@@ -185,7 +183,6 @@ static const char *const default_listen[] = {"127.0.0.1:7411", "[::1]:7411"};
 /* The admin listeners are on, on loopback only, unless the file says []. */
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9411"
 #define DEFAULT_AGENT_LISTEN "127.0.0.1:9412"
-
 
 /* State of one cfg_load call. */
 struct loader {

@@ -60,8 +60,8 @@ struct cfg_cidr {
 #define CFG_MODULES_MAX         32
 #define CFG_MSETTINGS_MAX       64
 #define CFG_HANDLER_THREADS_MAX 1024
-#define CFG_INFLIGHT_MAX      65536
-#define CFG_ADMIN_LISTEN_MAX  4 /* admin.listen, admin.agent_listen */
+#define CFG_INFLIGHT_MAX        65536
+#define CFG_ADMIN_LISTEN_MAX    4 /* admin.listen, admin.agent_listen */
 
 /* A value from a module's settings group, typed as written in the file. */
 enum cfg_mval_type {

@@ -87,7 +87,8 @@ admin_live(struct server *s, char *why, size_t len)
 		if (t == 0) {
 			if (stopping)
 				continue; /* finished its drain: gone */
-			snprintf(why, len, "worker %u: event loop not running", i);
+			snprintf(
+			    why, len, "worker %u: event loop not running", i);
 			return 0;
 		}
 		if (now > t && now - t > ADMIN_STALL_MS) {
@@ -108,7 +109,8 @@ admin_ready(struct server *s, char *why, size_t len)
 
 	if (__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
 		t0 = __atomic_load_n(&s->drain_start_ms, __ATOMIC_RELAXED);
-		snprintf(why, len, "draining: stopping (signal received %.1f s ago)",
+		snprintf(why, len,
+		    "draining: stopping (signal received %.1f s ago)",
 		    (double)(now_mono_ms() - t0) / 1000.0);
 		return 0;
 	}
@@ -232,8 +234,8 @@ respond(struct admin *a, struct aconn *c, int code, const char *ctype,
 }
 
 static void
-respond_text(struct admin *a, struct aconn *c, int code, const char *text,
-    uint64_t now)
+respond_text(
+    struct admin *a, struct aconn *c, int code, const char *text, uint64_t now)
 {
 	char *body = strdup(text);
 
@@ -306,8 +308,7 @@ on_request(struct admin *a, struct aconn *c, uint64_t now)
 	char method[16], path[256], *sp1, *sp2, *eol, *q;
 	size_t ml, pl;
 
-	c->in[c->in_len < sizeof(c->in) ? c->in_len : sizeof(c->in) - 1] =
-	    '\0';
+	c->in[c->in_len < sizeof(c->in) ? c->in_len : sizeof(c->in) - 1] = '\0';
 	eol = strpbrk(c->in, "\r\n");
 	sp1 = strchr(c->in, ' ');
 	sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
@@ -357,13 +358,14 @@ on_read(struct admin *a, struct aconn *c, uint64_t now)
 	}
 	c->in_len += (size_t)n;
 	c->in[c->in_len] = '\0';
-	if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
+	if (strstr(c->in, "\r\n\r\n") != NULL ||
+	    strstr(c->in, "\n\n") != NULL) {
 		on_request(a, c, now);
 		return;
 	}
 	if (c->in_len >= sizeof(c->in) - 1)
-		respond_text(a, c, 431,
-		    "request head larger than 8192 bytes\n", now);
+		respond_text(
+		    a, c, 431, "request head larger than 8192 bytes\n", now);
 }
 
 /* The agent's one line: HAProxy agent-check words. */
@@ -427,6 +429,7 @@ on_accept(struct admin *a, struct alistener *l, uint64_t now)
 
 	for (n = 0; n < 16; n++) {
 		sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss)); /* accept4 fills it in */
 		fd = accept4(l->l.fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -489,7 +492,8 @@ admin_main(void *arg)
 			if (tag == TAG_WAKE) {
 				(void)!read(a->wake_fd, &n64, sizeof(n64));
 			} else if (tag >= ADMIN_MAX_CONNS) {
-				on_accept(a, &a->ls[tag - ADMIN_MAX_CONNS], now);
+				on_accept(
+				    a, &a->ls[tag - ADMIN_MAX_CONNS], now);
 			} else if (a->conns[tag].st == A_WRITE) {
 				on_write(a, &a->conns[tag], now);
 			} else if (a->conns[tag].st != A_FREE) {
@@ -502,8 +506,8 @@ admin_main(void *arg)
 }
 
 static int
-open_list(struct admin *a, char *const *list, size_t n, int agent,
-    char *err, size_t len)
+open_list(struct admin *a, char *const *list, size_t n, int agent, char *err,
+    size_t len)
 {
 	char why[256];
 	size_t i;
@@ -511,8 +515,8 @@ open_list(struct admin *a, char *const *list, size_t n, int agent,
 	for (i = 0; i < n; i++) {
 		struct alistener *l = &a->ls[a->nls];
 
-		if (listener_open(list[i], ADMIN_BACKLOG, &l->l, why,
-			sizeof(why)) != 0) {
+		if (listener_open(
+			list[i], ADMIN_BACKLOG, &l->l, why, sizeof(why)) != 0) {
 			/* why is "listen ADDR: reason" */
 			snprintf(err, len, "admin.%s %s",
 			    agent ? "agent_listen" : "listen",
@@ -526,8 +530,8 @@ open_list(struct admin *a, char *const *list, size_t n, int agent,
 }
 
 int
-admin_open(struct server *s, const struct cfg *c, struct admin **out,
-    char *err, size_t len)
+admin_open(struct server *s, const struct cfg *c, struct admin **out, char *err,
+    size_t len)
 {
 	struct admin *a;
 	struct epoll_event ev;
@@ -578,7 +582,6 @@ fail:
 	return -1;
 }
 
-
 int
 admin_start(struct admin *a)
 {
@@ -598,8 +601,8 @@ admin_start(struct admin *a)
 	}
 	a->started = 1;
 	for (i = 0; i < a->nls; i++)
-		log_info("admin: %s on %s", a->ls[i].agent ? "agent-check" : "HTTP",
-		    a->ls[i].l.name);
+		log_info("admin: %s on %s",
+		    a->ls[i].agent ? "agent-check" : "HTTP", a->ls[i].l.name);
 	return 0;
 }
 

@@ -419,7 +419,8 @@ drain(struct worker *w, struct conn *c)
 		if (r->ans == NULL) {
 			what = "out of memory for the answer";
 			if (answer_to(w, c, 0, r->opcode, r->request_id,
-				PROTO_INTERNAL, what, strlen(what), r->t_ns) != 0) {
+				PROTO_INTERNAL, what, strlen(what),
+				r->t_ns) != 0) {
 				req_free(r);
 				goto nomem;
 			}
@@ -436,7 +437,8 @@ drain(struct worker *w, struct conn *c)
 		if (st != PROTO_OK && r->op != NULL)
 			STAT_ADD(w->hst.op_errors[r->opcode], 1);
 		if (r->op != NULL) {
-			/* A module's answer; built-ins were counted in serve. */
+			/* A module's answer; built-ins were counted in serve.
+			 */
 			met_count(w->met, r->opcode, st);
 			met_observe(w->met, r->opcode, met_now_ns() - r->t_ns);
 		}

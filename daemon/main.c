@@ -324,7 +324,9 @@ drain(struct server *srv, int sig, const sigset_t *sigs)
 	}
 }
 
+/* Long but linear: the start and stop sequences, in order. */
 static int
+// NOLINTNEXTLINE(readability-function-size)
 serve(struct server *srv, struct cfg *c)
 {
 	struct listener ls[CFG_LISTEN_MAX];

@@ -51,7 +51,7 @@ status_label(unsigned st, char *buf, size_t len)
 
 	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
 		buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a'
-							  : s[i]);
+							   : s[i]);
 	buf[i] = '\0';
 }
 
@@ -82,8 +82,8 @@ one(struct pt_buf *b, const char *name, const char *type, const char *help,
 }
 
 static void
-labelled(struct pt_buf *b, const char *name, const char *key,
-    const char *value, uint64_t v)
+labelled(struct pt_buf *b, const char *name, const char *key, const char *value,
+    uint64_t v)
 {
 	char l[160] = "";
 
@@ -128,9 +128,9 @@ requests(struct server *s, struct pt_buf *b)
 		}
 		for (k = 0; k < MET_NSTATUS; k++) {
 			/* status="ok" always; the others once they happen. */
-			if (req[op][k] == 0 && (k != PROTO_OK ||
-			    op == MET_OP_INVALID ||
-			    s->mods->ops[op].kind == OP_PUSH))
+			if (req[op][k] == 0 &&
+			    (k != PROTO_OK || op == MET_OP_INVALID ||
+				s->mods->ops[op].kind == OP_PUSH))
 				continue;
 			status_label(k, st, sizeof(st));
 			l[0] = '\0';
@@ -206,8 +206,7 @@ module_stats(struct server *s, struct pt_buf *b)
 		l[0] = '\0';
 		(void)pt_label(l, sizeof(l), "module", s->mods->mods[k].name);
 		(void)pt_label(l, sizeof(l), "name", line + n + 1);
-		pt_u64(b, "socketd_module_stat", l,
-		    strtoull(sp + 1, NULL, 10));
+		pt_u64(b, "socketd_module_stat", l, strtoull(sp + 1, NULL, 10));
 	}
 	free(text);
 }
@@ -280,8 +279,8 @@ connections(struct server *s, const struct cfg *c, const struct wstats *t,
 	one(b, "socketd_connections_active", "gauge",
 	    "Client connections open now.",
 	    (uint64_t)__atomic_load_n(&s->conns_current, __ATOMIC_RELAXED));
-	one(b, "socketd_connections_limit", "gauge",
-	    "max_connections.", c->max_connections);
+	one(b, "socketd_connections_limit", "gauge", "max_connections.",
+	    c->max_connections);
 	one(b, "socketd_connections_total", "counter",
 	    "Connections that arrived, accepted or rejected.",
 	    STAT_GET(as->accepted) + rej);
@@ -399,8 +398,8 @@ handlers(struct server *s, struct pt_buf *b, uint64_t *to_handler)
 	    "Handler answers dropped: the request had timed out or its "
 	    "connection had closed.",
 	    dr);
-	pt_family(b, "socketd_pushes_total", "counter",
-	    "Module pushes, by result.");
+	pt_family(
+	    b, "socketd_pushes_total", "counter", "Module pushes, by result.");
 	labelled(b, "socketd_pushes_total", "result", "sent", pu);
 	labelled(b, "socketd_pushes_total", "result", "dropped", pd);
 }
@@ -478,12 +477,12 @@ metrics_text(struct server *s, struct pt_buf *b)
 	pt_family(b, "socketd_timeouts_total", "counter",
 	    "Connections closed and requests answered by a timeout, by "
 	    "timeout.");
-	labelled(b, "socketd_timeouts_total", "timeout", "idle",
-	    t.timeouts_idle);
-	labelled(b, "socketd_timeouts_total", "timeout", "read",
-	    t.timeouts_read);
-	labelled(b, "socketd_timeouts_total", "timeout", "write",
-	    t.timeouts_write);
+	labelled(
+	    b, "socketd_timeouts_total", "timeout", "idle", t.timeouts_idle);
+	labelled(
+	    b, "socketd_timeouts_total", "timeout", "read", t.timeouts_read);
+	labelled(
+	    b, "socketd_timeouts_total", "timeout", "write", t.timeouts_write);
 	labelled(b, "socketd_timeouts_total", "timeout", "shutdown",
 	    t.timeouts_shutdown);
 	labelled(b, "socketd_timeouts_total", "timeout", "handler", to_handler);

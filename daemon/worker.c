@@ -63,7 +63,7 @@
 #define LINGER_MS  2000         /* lingering close, as Apache's */
 #define MAX_EVENTS 256
 
-#define HEARTBEAT_MS 1000 /* an idle loop still turns this often */
+#define HEARTBEAT_MS                1000 /* an idle loop still turns this often */
 #define GOAWAY_GRACE_NO_SHUTDOWN_MS 30000
 
 #define OFF(field) offsetof(struct conn, field)
@@ -226,8 +226,8 @@ decode_error(struct worker *w, const struct proto_req *req,
  * *more when a complete frame was left for a later turn.
  */
 static size_t
-serve_frames(struct worker *w, struct conn *c, const uint8_t *data,
-    size_t len, int *more)
+serve_frames(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
+    int *more)
 {
 	size_t off = 0, used, need, n;
 	unsigned budget = REQ_BUDGET;
@@ -950,7 +950,8 @@ expire(struct worker *w)
 	expire_idle(w, cf, &next);
 	dispatch_expire(w, &next);
 	if (w->goaway_until != 0) {
-		/* The grace period is over: the lingering close for the rest. */
+		/* The grace period is over: the lingering close for the rest.
+		 */
 		if (w->now >= w->goaway_until) {
 			w->goaway_until = 0;
 			each_conn(w, drain_conn);

@@ -60,11 +60,11 @@ struct worker {
 	struct hstats hst;
 
 	/* Metrics (metrics.h) and the drain (GOAWAY). */
-	struct wmetrics *met;        /* owned */
-	uint64_t t_batch_ns;         /* start of the batch being served */
-	uint8_t hops[64];            /* its built-in requests' opcodes */
+	struct wmetrics *met; /* owned */
+	uint64_t t_batch_ns;  /* start of the batch being served */
+	uint8_t hops[64];     /* its built-in requests' opcodes */
 	unsigned nh;
-	uint64_t goaway_until;       /* 0: not in the GOAWAY grace period */
+	uint64_t goaway_until; /* 0: not in the GOAWAY grace period */
 	uint32_t goaway_grace_ms;
 };
 

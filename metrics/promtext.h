@@ -37,8 +37,7 @@ void pt_family(
  * One sample: name{labels} value.  labels is the inside of the braces
  * ("a=\"x\",b=\"y\""), built with pt_label, or NULL / "" for none.
  */
-void pt_u64(
-    struct pt_buf *b, const char *name, const char *labels, uint64_t v);
+void pt_u64(struct pt_buf *b, const char *name, const char *labels, uint64_t v);
 /* A value given in nanoseconds (or any 1e-9 unit), written in seconds. */
 void pt_nanos(
     struct pt_buf *b, const char *name, const char *labels, uint64_t ns);

@@ -33,7 +33,7 @@
 #define MODS                                                                   \
 	"module_dir = \"" SOCKETD_EXAMPLE_MODULE_DIR "\";\n"                   \
 	"modules = (\n"                                                        \
-	"  { name = \"hello\"; path = \"hello.so\"; opcode = 0x80; },\n"        \
+	"  { name = \"hello\"; path = \"hello.so\"; opcode = 0x80; },\n"       \
 	"  { name = \"testmod\"; path = \"" SOCKETD_TEST_MODULE_DIR            \
 	"/testmod.so\"; opcode = 0xa0;\n"                                      \
 	"    settings: { label = \"a\"; refuse_reload = false; }; }\n"         \
@@ -164,7 +164,8 @@ check_histograms(const char *body)
 		v = strtod(strchr(le, '}') + 1, NULL);
 		if (strcmp(series, prev_series) != 0) {
 			assert_true(seen_inf); /* the last one ended in +Inf */
-			snprintf(prev_series, sizeof(prev_series), "%s", series);
+			snprintf(
+			    prev_series, sizeof(prev_series), "%s", series);
 			prev_le = -1;
 			prev_v = 0;
 			seen_inf = 0;
@@ -223,8 +224,8 @@ find_program(const char *name, char *buf, size_t len)
 	if (buf[0] == '/')
 		return 1;
 	if (ci != NULL && strcmp(ci, "true") == 0)
-		fail_msg("%s is not installed; CI installs it (make deps)",
-		    name);
+		fail_msg(
+		    "%s is not installed; CI installs it (make deps)", name);
 	print_message("SKIP part: %s is not installed (apt-get install "
 		      "prometheus)\n",
 	    name);
@@ -318,11 +319,12 @@ test_metrics_format_and_request_counters(void **state)
 
 	http_get(T(state), admin_port_of(d), "/metrics", &r);
 	assert_int_equal(r.status, 200);
-	assert_non_null(strstr(r.head, "\r\nContent-Type: " CONTENT_TYPE "\r\n"));
+	assert_non_null(
+	    strstr(r.head, "\r\nContent-Type: " CONTENT_TYPE "\r\n"));
 	assert_true(r.body_len > 0 && r.body[r.body_len - 1] == '\n');
-	assert_true(sample(r.body,
-			"socketd_requests_total{opcode=\"ping\",status=\"ok\"}") ==
-	    6);
+	assert_true(
+	    sample(r.body,
+		"socketd_requests_total{opcode=\"ping\",status=\"ok\"}") == 6);
 	assert_true(sample(r.body,
 			"socketd_requests_total{opcode=\"unknown\",status="
 			"\"unknown_opcode\"}") == 1);
@@ -342,8 +344,9 @@ test_metrics_format_and_request_counters(void **state)
 	assert_true(sample(r.body,
 			"socketd_request_duration_seconds_bucket{opcode="
 			"\"ping\",le=\"0.001\"}") >= 5);
-	assert_true(sample(r.body, "socketd_build_info{version=\"" SOCKETD_VERSION
-				   "\",protocol=\"1.1\",module_abi=\"1.0\"}") == 1);
+	assert_true(sample(r.body,
+			"socketd_build_info{version=\"" SOCKETD_VERSION
+			"\",protocol=\"1.1\",module_abi=\"1.0\"}") == 1);
 	assert_true(sample(r.body, "socketd_ready") == 1);
 	assert_true(sample(r.body, "socketd_draining") == 0);
 	assert_true(sample(r.body, "process_open_fds") > 5);
@@ -358,8 +361,8 @@ test_metrics_format_and_request_counters(void **state)
 		char sh[] = "/bin/sh", dash_c[] = "-c";
 		char *argv[] = {sh, dash_c, cmd, NULL};
 
-		snprintf(path, sizeof(path), "%s/metrics.txt",
-		    h_scratch(T(state)));
+		snprintf(
+		    path, sizeof(path), "%s/metrics.txt", h_scratch(T(state)));
 		f = fopen(path, "w");
 		assert_non_null(f);
 		assert_int_equal(fwrite(r.body, 1, r.body_len, f), r.body_len);
@@ -431,8 +434,7 @@ static const struct {
     {"accept_paused_ms", "socketd_accept_paused_seconds_total", 0},
     {"accept_errors", "socketd_accept_errors_total", 1},
     {"reloads", "socketd_config_reloads_total{result=\"success\"}", 1},
-    {"reload_failures", "socketd_config_reloads_total{result=\"failure\"}",
-	1},
+    {"reload_failures", "socketd_config_reloads_total{result=\"failure\"}", 1},
     {"uptime_seconds", "process_start_time_seconds", 0},
     {"handler_queue_depth", "socketd_handler_queue_length", 0},
     {"handler_overloaded", "socketd_handler_overloaded_total", 1},
@@ -470,10 +472,12 @@ test_every_stats_counter_has_a_metric(void **state)
 	assert_non_null(stats);
 	http_get(T(state), admin_port_of(d), "/metrics", &r);
 	assert_int_equal(r.status, 200);
-	assert_true(sample(r.body, "socketd_config_reloads_total{result="
-				   "\"success\"}") == 1);
-	assert_true(sample(r.body, "socketd_protocol_errors_total{error="
-				   "\"unknown_opcode\"}") == 1);
+	assert_true(sample(r.body,
+			"socketd_config_reloads_total{result="
+			"\"success\"}") == 1);
+	assert_true(sample(r.body,
+			"socketd_protocol_errors_total{error="
+			"\"unknown_opcode\"}") == 1);
 	for (line = stats; *line != '\0'; line = nl + 1) {
 		nl = strchr(line, '\n');
 		assert_non_null(nl);
@@ -499,9 +503,11 @@ test_every_stats_counter_has_a_metric(void **state)
 			if (sample(r.body, map[i].series) < 0)
 				fail_msg("STATS %s: no %s in /metrics", line,
 				    map[i].series);
-			if (map[i].compare && sample(r.body, map[i].series) != v)
+			if (map[i].compare &&
+			    sample(r.body, map[i].series) != v)
 				fail_msg("STATS %s %g, /metrics %s %g", line, v,
-				    map[i].series, sample(r.body, map[i].series));
+				    map[i].series,
+				    sample(r.body, map[i].series));
 			continue;
 		}
 		/* A module handler's X_requests and X_errors. */
@@ -666,8 +672,8 @@ test_admin_port_in_use_stops_startup(void **state)
 	(void)h_start(T(state), &o);
 	d = h_spawn(T(state), &o);
 	assert_int_equal(h_wait_exit(d, 5000), 1);
-	if (h_log_count(d, "admin.listen 127.0.0.1:",
-		"Address already in use") != 1) {
+	if (h_log_count(
+		d, "admin.listen 127.0.0.1:", "Address already in use") != 1) {
 		h_log_dump(d);
 		fail();
 	}
@@ -726,8 +732,8 @@ expect_goaway(int fd, int timeout_ms, uint32_t grace)
 static void
 test_drain_readyz_agent_then_goaway(void **state)
 {
-	struct h_daemon *d = start_admin(
-	    state, "timeouts: { drain = 1.5; shutdown = 4; };");
+	struct h_daemon *d =
+	    start_admin(state, "timeouts: { drain = 1.5; shutdown = 4; };");
 	int port = admin_port_of(d), fd, fd2;
 	int64_t t0, t_goaway;
 	struct http r;
@@ -770,16 +776,16 @@ test_drain_readyz_agent_then_goaway(void **state)
 	h_close(T(state), fd);
 	h_close(T(state), fd2);
 	assert_int_equal(h_wait_exit(d, 2000), 0);
-	print_message("exited %lld ms after SIGTERM\n",
-	    (long long)(h_now_ms() - t0));
+	print_message(
+	    "exited %lld ms after SIGTERM\n", (long long)(h_now_ms() - t0));
 	assert_true(h_log_count(d, "stopped", NULL) == 1);
 }
 
 static void
 test_goaway_unaware_client_gets_lingering_close(void **state)
 {
-	struct h_daemon *d = start_admin(
-	    state, "timeouts: { drain = 0.3; shutdown = 2; };");
+	struct h_daemon *d =
+	    start_admin(state, "timeouts: { drain = 0.3; shutdown = 2; };");
 	int fd = h_raw(T(state), d);
 	int64_t t0, dt;
 

@@ -865,8 +865,8 @@ test_load_admin_empty_lists_turn_listeners_off(void **state)
 	int rc;
 
 	(void)state;
-	load_text("admin: { listen = [ ]; agent_listen = [ ]; };\n", &c, &err,
-	    &rc);
+	load_text(
+	    "admin: { listen = [ ]; agent_listen = [ ]; };\n", &c, &err, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(c.nadmin_listen, 0);
 	assert_null(c.admin_listen[0]);
@@ -907,8 +907,8 @@ test_load_admin_bad_lists_are_errors(void **state)
 	    "admin.agent_listen", "listed twice");
 	expect_text_error("admin: { listen = \"127.0.0.1:1\"; };",
 	    "admin.listen", "expected a list of strings");
-	expect_text_error("admin: { metrics = true; };", "admin.metrics",
-	    "unknown setting");
+	expect_text_error(
+	    "admin: { metrics = true; };", "admin.metrics", "unknown setting");
 	expect_text_error("timeouts: { drain = -1; };", "timeouts.drain",
 	    "must be a number of seconds");
 }
@@ -940,11 +940,10 @@ test_key_list_names_every_setting(void **state)
 	    "max_connections", "max_frame_size", "backlog", "timeouts",
 	    "timeouts.idle", "timeouts.read", "timeouts.write",
 	    "timeouts.shutdown", "timeouts.handshake", "timeouts.handler",
-	    "timeouts.drain", "tcp", "tcp.nodelay",
-	    "tcp.keepalive", "log", "log.level", "log.target",
-	    "max_connections_per_source", "access", "access.allow",
-	    "access.deny", "tls", "tls.certificate", "tls.key", "tls.ca",
-	    "tls.verify_client", "tls.min_version", "user", "group",
+	    "timeouts.drain", "tcp", "tcp.nodelay", "tcp.keepalive", "log",
+	    "log.level", "log.target", "max_connections_per_source", "access",
+	    "access.allow", "access.deny", "tls", "tls.certificate", "tls.key",
+	    "tls.ca", "tls.verify_client", "tls.min_version", "user", "group",
 	    "pid_file", "modules", "module_dir", "handler_threads",
 	    "handler_queue", "max_inflight", "admin", "admin.listen",
 	    "admin.agent_listen"};

@@ -63,20 +63,21 @@ parse_histogram(const char *text, const char *name, struct parsed *h)
 			le[q - p] = '\0';
 			assert_true(h->nbuckets <= PT_NBOUNDS);
 			h->inf[h->nbuckets] = strcmp(le, "+Inf") == 0;
-			h->le[h->nbuckets] = h->inf[h->nbuckets] ? 0 : strtod(le, NULL);
+			h->le[h->nbuckets] =
+			    h->inf[h->nbuckets] ? 0 : strtod(le, NULL);
 			assert_int_equal(sscanf(strchr(q, '}') + 1, " %llu",
 					     &h->cum[h->nbuckets]),
 			    1);
 			h->nbuckets++;
 		} else if (strncmp(line + plen, "sum", 3) == 0) {
 			assert_false(h->have_count);
-			assert_int_equal(sscanf(strrchr(line, ' ') + 1, "%63s",
-					     h->sum),
-			    1);
+			assert_int_equal(
+			    sscanf(strrchr(line, ' ') + 1, "%63s", h->sum), 1);
 			h->have_sum = 1;
 		} else if (strncmp(line + plen, "count", 5) == 0) {
 			assert_int_equal(
-			    sscanf(strrchr(line, ' ') + 1, "%llu", &h->count), 1);
+			    sscanf(strrchr(line, ' ') + 1, "%llu", &h->count),
+			    1);
 			h->have_count = 1;
 		}
 	}
@@ -112,7 +113,8 @@ test_bucket_bounds_are_inclusive(void **state)
 		assert_int_equal(pt_bucket(pt_bounds_ns[i]), i);
 		assert_int_equal(pt_bucket(pt_bounds_ns[i] + 1), i + 1);
 		/* The le strings say the same bounds as the ns table. */
-		assert_int_equal((uint64_t)(strtod(pt_bounds_le[i], NULL) * 1e9 + 0.5),
+		assert_int_equal(
+		    (uint64_t)(strtod(pt_bounds_le[i], NULL) * 1e9 + 0.5),
 		    pt_bounds_ns[i]);
 	}
 	assert_int_equal(pt_bucket(UINT64_MAX), PT_NBOUNDS);
@@ -151,8 +153,8 @@ test_histogram_is_cumulative_and_inf_equals_count(void **state)
 	    (unsigned long long)(sum % 1000000000u));
 	assert_string_equal(h.sum, want);
 	/* Every bucket line carries the other labels before le. */
-	assert_non_null(strstr(b.p,
-	    "x_seconds_bucket{opcode=\"ping\",le=\"0.00001\"} "));
+	assert_non_null(
+	    strstr(b.p, "x_seconds_bucket{opcode=\"ping\",le=\"0.00001\"} "));
 	assert_non_null(strstr(b.p, "x_seconds_count{opcode=\"ping\"} 5000\n"));
 	pt_free(&b);
 }
