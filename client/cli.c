@@ -30,6 +30,7 @@
 
 #include "bench.h"
 #include "opnames.h"
+#include "top.h"
 #include "proto.h"
 #include "sdclient.h"
 
@@ -73,6 +74,7 @@ static int cmd_time(const struct opts *, int, char **);
 static int cmd_bench(const struct opts *, int, char **);
 static int cmd_opcodes(const struct opts *, int, char **);
 static int cmd_call(const struct opts *, int, char **);
+static int cmd_top(const struct opts *, int, char **);
 
 static const struct cmd cmds[] = {
     {"ping", "", "measure one round trip", 0, 0, cmd_ping},
@@ -81,6 +83,8 @@ static const struct cmd cmds[] = {
     {"stats", "", "print the server's statistics", 0, 0, cmd_stats},
     {"time", "", "print the server's clock (ISO 8601, UTC)", 0, 0, cmd_time},
     {"opcodes", "", "list the opcodes the server serves", 0, 0, cmd_opcodes},
+    {"top", "[OPTION...]", "live rates from the admin listener (top --help)", 0,
+	-1, cmd_top},
     {"call", "NAME [PAYLOAD|-]", "call a handler (NAME or 0xNN); - reads stdin",
 	1, 2, cmd_call},
     {"bench", "[OPTION...]", "load-test the server (bench --help)", 0, -1,
@@ -585,6 +589,13 @@ out:
 	socketd_free(c);
 	free(in);
 	return rv;
+}
+
+/* top parses its own options, as bench does. */
+static int
+cmd_top(const struct opts *o, int argc, char **argv)
+{
+	return top_main(o->host, o->timeout_ms, argc + 1, argv - 1);
 }
 
 /*
