@@ -651,6 +651,17 @@ cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr)
 	return allowed;
 }
 
+int
+cfg_cidr_contains(const struct cfg_cidr *net, const uint8_t *addr16)
+{
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (memcmp(addr16, mapped, sizeof(mapped)) == 0)
+		return cidr_match(net, 0, addr16 + 12);
+	return cidr_match(net, 1, addr16);
+}
+
 /* A string setting; "" leaves it unset (NULL). */
 static int
 load_string(const struct loader *ld, const config_setting_t *s, const char *key,

@@ -216,6 +216,12 @@ const char *cfg_key_at(size_t i);
  */
 int cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr);
 
+/*
+ * Whether net holds a 16-byte address (IPv4 as ::ffff:a.b.c.d, which
+ * an IPv4 network matches).
+ */
+int cfg_cidr_contains(const struct cfg_cidr *net, const uint8_t *addr16);
+
 /* Parse "10.0.0.0/8", "::1/128" or a bare address; 0 or -1. */
 int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
 

@@ -24,6 +24,7 @@
 #include "pool.h"
 #include "module.h"
 #include "privdrop.h"
+#include "psub.h"
 #include "runner.h"
 #include "server.h"
 #include "srclimit.h"
@@ -295,6 +296,8 @@ start_workers(struct server *srv)
 	if (srv->workers == NULL)
 		fatalx("out of memory");
 	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
+	if (srv->cfg->c.pubsub_enabled && psub_init(srv) != 0)
+		fatal("cannot set up pub/sub");
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv) != 0)
 			fatal("cannot set up worker %u", i);
@@ -355,6 +358,7 @@ stop_workers(struct server *srv)
 
 	for (i = 0; i < srv->nworkers; i++)
 		worker_fini(&srv->workers[i]);
+	psub_fini(srv);
 }
 
 static int

@@ -4,6 +4,7 @@
 
 #include "acceptor.h"
 #include "dispatch.h"
+#include "psub.h"
 #include "module.h"
 #include "proto.h"
 #include "server.h"
@@ -104,6 +105,7 @@ server_info_text(void *arg, char *buf, size_t cap)
 	proto_kv_u64(buf, cap, &off, "max_connections", sc->c.max_connections);
 	proto_kv_u64(buf, cap, &off, "max_frame_size", sc->c.max_frame_size);
 	server_cfg_put(sc);
+	psub_info_text(s, buf, cap, &off);
 	return off;
 }
 
@@ -190,6 +192,7 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		dispatch_stats_text(s, buf, cap, &off);
 		modreg_stats_text(s->mods, buf, cap, &off);
 	}
+	psub_stats_text(s, buf, cap, &off);
 	return off;
 }
 
