@@ -763,6 +763,67 @@ test_subscriber_resets_mid_stream(void **state)
 	    1);
 }
 
+/* --- socketd-cli subscribe and publish --- */
+
+struct cli_run {
+	char *argv[10];
+	struct h_run r;
+};
+
+static void *
+cli_thread(void *arg)
+{
+	struct cli_run *c = arg;
+
+	h_run(c->argv, 20000, &c->r);
+	return NULL;
+}
+
+static void
+test_cli_subscribe_publish(void **state)
+{
+	struct h_daemon *d = start(state, NULL);
+	struct cli_run *s = calloc(1, sizeof(*s)), *p = calloc(1, sizeof(*p));
+	char port[16];
+	pthread_t th;
+
+	assert_true(s != NULL && p != NULL);
+	snprintf(port, sizeof(port), "%d", d->port);
+	s->argv[0] = (char *)SOCKETD_CLI;
+	s->argv[1] = (char *)"-p";
+	s->argv[2] = port;
+	s->argv[3] = (char *)"subscribe";
+	s->argv[4] = (char *)"cli.>";
+	s->argv[5] = (char *)"--count";
+	s->argv[6] = (char *)"2";
+	assert_int_equal(pthread_create(&th, NULL, cli_thread, s), 0);
+	assert_int_equal(h_stat_wait(h_sdc(T(state), "127.0.0.1", d->port),
+			     "pubsub_subscriptions_current", 1, 5000),
+	    1);
+	memcpy(p->argv, s->argv, 3 * sizeof(char *));
+	p->argv[3] = (char *)"publish";
+	p->argv[4] = (char *)"cli.a";
+	p->argv[5] = (char *)"two words";
+	h_run(p->argv, 10000, &p->r);
+	assert_int_equal(p->r.status, 0);
+	assert_string_equal(p->r.out, "1\n");
+	p->argv[4] = (char *)"cli.b";
+	p->argv[5] = (char *)"line\nbreak";
+	h_run(p->argv, 10000, &p->r);
+	assert_string_equal(p->r.out, "1\n");
+	/* Errors: a wildcard topic is INVALID_TOPIC, exit 1. */
+	p->argv[4] = (char *)"cli.*";
+	h_run(p->argv, 10000, &p->r);
+	assert_int_equal(p->r.status, 1);
+	assert_non_null(strstr(p->r.err, "INVALID_TOPIC"));
+	pthread_join(th, NULL);
+	assert_int_equal(s->r.status, 0);
+	assert_string_equal(s->r.out, "cli.a two words\ncli.b line\\nbreak\n");
+	assert_non_null(strstr(s->r.err, "subscribed to cli.>"));
+	free(s);
+	free(p);
+}
+
 static void
 test_disabled(void **state)
 {
@@ -808,6 +869,8 @@ main(void)
 		test_sigterm_notice, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_subscriber_resets_mid_stream, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_cli_subscribe_publish, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled, h_setup, h_teardown),
 	};
 
