@@ -32,6 +32,7 @@
 #include "opnames.h"
 #include "top.h"
 #include "proto.h"
+#include "pscli.h"
 #include "sdclient.h"
 
 #define PROG "socketd-cli"
@@ -75,6 +76,9 @@ static int cmd_bench(const struct opts *, int, char **);
 static int cmd_opcodes(const struct opts *, int, char **);
 static int cmd_call(const struct opts *, int, char **);
 static int cmd_top(const struct opts *, int, char **);
+static int cmd_subscribe(const struct opts *, int, char **);
+static int cmd_publish(const struct opts *, int, char **);
+static int cmd_chat(const struct opts *, int, char **);
 
 static const struct cmd cmds[] = {
     {"ping", "", "measure one round trip", 0, 0, cmd_ping},
@@ -89,6 +93,13 @@ static const struct cmd cmds[] = {
 	1, 2, cmd_call},
     {"bench", "[OPTION...]", "load-test the server (bench --help)", 0, -1,
 	cmd_bench},
+    {"subscribe", "FILTER...",
+	"print messages as TOPIC DATA (--raw, --count N)", 1, -1,
+	cmd_subscribe},
+    {"publish", "TOPIC [DATA|-]", "publish; print the receivers count", 1, 2,
+	cmd_publish},
+    {"chat", "ROOM [--name N]", "chat in chat.ROOM; Ctrl-D leaves", 1, 3,
+	cmd_chat},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -602,9 +613,53 @@ cmd_top(const struct opts *o, int argc, char **argv)
  * The words after "bench" are its own options; getopt wants the command
  * word in front as argv[0], and argv[-1] is that word.
  */
+/* The pub/sub commands live in pscli.c. */
+static void
+ps_conn(const struct opts *o, struct pscli_conn *pc)
+{
+	pc->host = o->host;
+	pc->port = o->port;
+	pc->timeout_ms = o->timeout_ms;
+	pc->tls = o->tls;
+	pc->tls_opts = &o->tls_opts;
+}
+
+static int
+cmd_subscribe(const struct opts *o, int argc, char **argv)
+{
+	struct pscli_conn pc;
+
+	ps_conn(o, &pc);
+	return pscli_subscribe(&pc, argc + 1, argv - 1);
+}
+
+static int
+cmd_publish(const struct opts *o, int argc, char **argv)
+{
+	struct pscli_conn pc;
+
+	ps_conn(o, &pc);
+	return pscli_publish(&pc, argc, argv);
+}
+
+static int
+cmd_chat(const struct opts *o, int argc, char **argv)
+{
+	struct pscli_conn pc;
+
+	ps_conn(o, &pc);
+	return pscli_chat(&pc, argc + 1, argv - 1);
+}
+
 static int
 cmd_bench(const struct opts *o, int argc, char **argv)
 {
+	struct pscli_conn pc;
+
+	if (pscli_is_bench(argc + 1, argv - 1)) {
+		ps_conn(o, &pc);
+		return pscli_bench(&pc, argc + 1, argv - 1);
+	}
 	return bench_main(o->host, o->port, o->timeout_ms,
 	    o->tls ? &o->tls_opts : NULL, argc + 1, argv - 1);
 }

@@ -49,6 +49,7 @@
 #include <arpa/inet.h>
 
 #include "cfg.h"
+#include "pubsub.h"
 
 #if defined(__GNUC__)
 #define CFG_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -73,6 +74,8 @@ enum spec_type {
 	SPEC_MODULES, /* the modules list */
 	SPEC_ADMIN,   /* admin.listen: a list of host:port, may be empty */
 	SPEC_AGENT,   /* admin.agent_listen */
+	SPEC_SLOW,    /* pubsub.slow_consumer */
+	SPEC_PSACL,   /* pubsub.acl */
 };
 
 struct spec {
@@ -131,6 +134,16 @@ static const struct spec admin_spec[] = {
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
+static const struct spec pubsub_spec[] = {
+    {"enabled", SPEC_BOOL, FIELD(pubsub_enabled), 0, 0, NULL},
+    {"max_subscriptions", SPEC_UINT, FIELD(pubsub_max_subs), 1, 1000000, NULL},
+    {"max_pending", SPEC_U32, FIELD(pubsub_max_pending), 1024,
+	1024 * 1024 * 1024, NULL},
+    {"slow_consumer", SPEC_SLOW, 0, 0, 0, NULL},
+    {"acl", SPEC_PSACL, 0, 0, 0, NULL},
+    {NULL, SPEC_GROUP, 0, 0, 0, NULL},
+};
+
 static const struct spec root_spec[] = {
     {"listen", SPEC_LISTEN, 0, 0, 0, NULL},
     {"workers", SPEC_UINT, FIELD(workers), 0, CFG_WORKERS_MAX, NULL},
@@ -157,6 +170,7 @@ static const struct spec root_spec[] = {
     {"handler_queue", SPEC_UINT, FIELD(handler_queue), 1, CFG_QUEUE_MAX, NULL},
     {"max_inflight", SPEC_UINT, FIELD(max_inflight), 1, CFG_INFLIGHT_MAX, NULL},
     {"admin", SPEC_GROUP, 0, 0, 0, admin_spec},
+    {"pubsub", SPEC_GROUP, 0, 0, 0, pubsub_spec},
     {NULL, SPEC_GROUP, 0, 0, 0, NULL},
 };
 
@@ -170,6 +184,15 @@ static const char *const level_names[] = {
 static const char *const target_names[] = {
     [CFG_LOG_STDERR] = "stderr",
     [CFG_LOG_SYSLOG] = "syslog",
+};
+
+static const char *const slow_names[] = {"disconnect", "drop"};
+
+static const char *const ps_list_names[] = {
+    [CFG_PS_PUBLISH] = "publish",
+    [CFG_PS_SUBSCRIBE] = "subscribe",
+    [CFG_PS_DENY_PUBLISH] = "deny_publish",
+    [CFG_PS_DENY_SUBSCRIBE] = "deny_subscribe",
 };
 
 static const char *const tls_version_names[] = {
@@ -708,6 +731,17 @@ cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr)
 	return allowed;
 }
 
+int
+cfg_cidr_contains(const struct cfg_cidr *net, const uint8_t *addr16)
+{
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (memcmp(addr16, mapped, sizeof(mapped)) == 0)
+		return cidr_match(net, 0, addr16 + 12);
+	return cidr_match(net, 1, addr16);
+}
+
 /* A string setting; "" leaves it unset (NULL). */
 static int
 load_string(const struct loader *ld, const config_setting_t *s, const char *key,
@@ -962,6 +996,163 @@ load_modules(const struct loader *ld, const config_setting_t *s,
 	return 0;
 }
 
+static void free_psacl(struct cfg_psacl *a, size_t n);
+
+static int
+load_patterns(const struct loader *ld, const config_setting_t *s,
+    const char *key, struct cfg_psacl *r, enum cfg_ps_list l)
+{
+	const config_setting_t *e;
+	enum pubsub_err pe;
+	const char *v;
+	int i, n;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		fail(ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
+		return -1;
+	}
+	n = config_setting_length(s);
+	if (n > CFG_PSACL_PATTERNS) {
+		fail(ld, s, key, "at most %d filters, not %d",
+		    CFG_PSACL_PATTERNS, n);
+		return -1;
+	}
+	if (n > 0 && (r->pat[l] = calloc((size_t)n, sizeof(char *))) == NULL) {
+		fail(ld, s, key, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fail(ld, e ? e : s, key,
+			    "expected a list of filters ([ \"chat.>\" ])");
+			return -1;
+		}
+		v = config_setting_get_string(e);
+		if ((pe = pubsub_filter_check(v, strlen(v))) != PUBSUB_OK) {
+			fail(ld, e, key, "\"%.100s\": not a valid filter: %s",
+			    v, pubsub_err_str(pe));
+			return -1;
+		}
+		if ((r->pat[l][i] = strdup(v)) == NULL) {
+			fail(ld, e, key, "out of memory");
+			return -1;
+		}
+		r->npat[l] = (size_t)i + 1;
+	}
+	return 0;
+}
+
+static int
+load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
+    struct cfg_psacl *r)
+{
+	const config_setting_t *s;
+	char k[sizeof(ld->err->key)];
+	const char *name, *v;
+	int i, n, l;
+
+	if (!config_setting_is_group(e)) {
+		fail(ld, e, key,
+		    "each rule must be a group { peer = ...; publish = [ ... "
+		    "]; ... }");
+		return -1;
+	}
+	r->line = (int)config_setting_source_line(e);
+	if ((r->file = source_file(ld, e)) == NULL) {
+		fail(ld, e, key, "out of memory");
+		return -1;
+	}
+	n = config_setting_length(e);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(e, (unsigned)i);
+		name = config_setting_name(s);
+		keyf(k, sizeof(k), "%s.%s", key, name ? name : "");
+		for (l = 0; l < CFG_PS_LISTS; l++)
+			if (strcmp(name, ps_list_names[l]) == 0)
+				break;
+		if (l < CFG_PS_LISTS) {
+			if (r->pat[l] != NULL) {
+				fail(ld, s, k, "listed twice");
+				return -1;
+			}
+			if (load_patterns(ld, s, k, r, (enum cfg_ps_list)l) ==
+			    -1)
+				return -1;
+			continue;
+		}
+		if (strcmp(name, "peer") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+			    cfg_cidr_parse(
+				config_setting_get_string(s), &r->peer) != 0) {
+				fail(ld, s, k,
+				    "must be an IPv4 or IPv6 network "
+				    "(\"10.0.0.0/8\")");
+				return -1;
+			}
+			r->has_peer = 1;
+		} else if (strcmp(name, "tls_cn") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+			    (v = config_setting_get_string(s))[0] == '\0') {
+				fail(ld, s, k, "must be a non-empty string");
+				return -1;
+			}
+			if ((r->tls_cn = strdup(v)) == NULL) {
+				fail(ld, s, k, "out of memory");
+				return -1;
+			}
+		} else {
+			fail(ld, s, k,
+			    "unknown setting (a rule has peer, tls_cn, "
+			    "publish, subscribe, deny_publish and "
+			    "deny_subscribe)");
+			return -1;
+		}
+	}
+	if (!r->has_peer && r->tls_cn == NULL) {
+		fail(ld, e, key,
+		    "a rule needs peer = \"CIDR\" or tls_cn = \"NAME\" (whom "
+		    "it applies to)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_psacl(const struct loader *ld, const config_setting_t *s, const char *key,
+    struct cfg *c)
+{
+	char k[sizeof(ld->err->key)];
+	int i, n;
+
+	if (!config_setting_is_list(s)) {
+		fail(ld, s, key, "expected a list ( { ... }, ... )");
+		return -1;
+	}
+	n = config_setting_length(s);
+	if (n > CFG_PSACL_MAX) {
+		fail(ld, s, key, "more than %d rules", CFG_PSACL_MAX);
+		return -1;
+	}
+	free_psacl(c->pubsub_acl, c->pubsub_nacl);
+	c->pubsub_acl = NULL;
+	c->pubsub_nacl = 0;
+	if (n > 0 &&
+	    (c->pubsub_acl = calloc((size_t)n, sizeof(*c->pubsub_acl))) ==
+		NULL) {
+		fail(ld, s, key, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		keyf(k, sizeof(k), "%s[%d]", key, i);
+		c->pubsub_nacl++;
+		if (load_psrule(ld, config_setting_get_elem(s, (unsigned)i), k,
+			&c->pubsub_acl[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 load_group(const struct loader *ld, const config_setting_t *grp,
     const char *prefix, const struct spec *specs, struct cfg *c)
@@ -1068,6 +1259,16 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 				&c->nagent_listen) == -1)
 				return -1;
 			break;
+		case SPEC_SLOW:
+			if (load_enum(ld, s, key, slow_names,
+				NITEMS(slow_names), &v) == -1)
+				return -1;
+			c->pubsub_slow_drop = v;
+			break;
+		case SPEC_PSACL:
+			if (load_psacl(ld, s, key, c) == -1)
+				return -1;
+			break;
 		}
 	}
 	return 0;
@@ -1116,6 +1317,10 @@ cfg_defaults(struct cfg *c, struct cfg_error *err)
 	c->handler_queue = 1024;
 	c->max_inflight = 64;
 	c->handler_ms = 30 * 1000;
+	c->pubsub_enabled = 1;
+	c->pubsub_max_subs = 1024;
+	c->pubsub_max_pending = 4u << 20;
+	c->pubsub_slow_drop = 0;
 	return 0;
 }
 
@@ -1364,6 +1569,72 @@ free_modules(struct cfg_module *ms, size_t n)
 	free(ms);
 }
 
+static int dup_str(char **dst, const char *src);
+
+static void
+free_psacl(struct cfg_psacl *a, size_t n)
+{
+	size_t i, j;
+	int l;
+
+	for (i = 0; a != NULL && i < n; i++) {
+		for (l = 0; l < CFG_PS_LISTS; l++) {
+			for (j = 0; j < a[i].npat[l]; j++)
+				free(a[i].pat[l][j]);
+			free(a[i].pat[l]);
+		}
+		free(a[i].tls_cn);
+		free(a[i].file);
+	}
+	free(a);
+}
+
+static int
+copy_psacl(struct cfg *dst, const struct cfg *src)
+{
+	struct cfg_psacl *a;
+	size_t i, j;
+	int l;
+
+	dst->pubsub_acl = NULL;
+	dst->pubsub_nacl = 0;
+	if (src->pubsub_nacl == 0)
+		return 0;
+	if ((a = calloc(src->pubsub_nacl, sizeof(*a))) == NULL)
+		return -1;
+	dst->pubsub_acl = a;
+	for (i = 0; i < src->pubsub_nacl; i++) {
+		const struct cfg_psacl *r = &src->pubsub_acl[i];
+
+		dst->pubsub_nacl = i + 1;
+		a[i].has_peer = r->has_peer;
+		a[i].peer = r->peer;
+		a[i].line = r->line;
+		if (dup_str(&a[i].tls_cn, r->tls_cn) != 0 ||
+		    dup_str(&a[i].file, r->file) != 0)
+			return -1;
+		for (l = 0; l < CFG_PS_LISTS; l++) {
+			if (r->npat[l] == 0)
+				continue;
+			if ((a[i].pat[l] =
+				    calloc(r->npat[l], sizeof(char *))) == NULL)
+				return -1;
+			for (j = 0; j < r->npat[l]; j++) {
+				a[i].npat[l] = j + 1;
+				if (dup_str(&a[i].pat[l][j], r->pat[l][j]) != 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+const char *
+cfg_ps_list_str(enum cfg_ps_list l)
+{
+	return (unsigned)l < CFG_PS_LISTS ? ps_list_names[l] : "?";
+}
+
 void
 cfg_free(struct cfg *c)
 {
@@ -1385,6 +1656,7 @@ cfg_free(struct cfg *c)
 	free(c->tls_ca);
 	free(c->module_dir);
 	free_modules(c->modules, c->nmodules);
+	free_psacl(c->pubsub_acl, c->pubsub_nacl);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1509,7 +1781,9 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c.module_dir = NULL;
 	c.modules = NULL;
 	c.nmodules = 0;
-	if (copy_modules(&c, src) != 0 ||
+	c.pubsub_acl = NULL;
+	c.pubsub_nacl = 0;
+	if (copy_modules(&c, src) != 0 || copy_psacl(&c, src) != 0 ||
 	    dup_str(&c.module_dir, src->module_dir) != 0 ||
 	    dup_str(&c.user, src->user) != 0 ||
 	    dup_str(&c.group, src->group) != 0 ||
@@ -1648,6 +1922,8 @@ cfg_diff_restart(
 	if (!same_addrs(old->agent_listen, old->nagent_listen,
 		new_cfg->agent_listen, new_cfg->nagent_listen))
 		names[n++] = "admin.agent_listen";
+	if (old->pubsub_enabled != new_cfg->pubsub_enabled)
+		names[n++] = "pubsub.enabled";
 
 	if (buf != NULL && cap > 0) {
 		buf[0] = '\0';
@@ -1795,6 +2071,51 @@ out_cidrs(
 	out_printf(o, " ];\n");
 }
 
+static void
+out_pubsub(struct out *o, const struct cfg *c)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t i, j;
+	int l;
+
+	out_printf(o,
+	    "pubsub: {\n\tenabled = %s;\n\tmax_subscriptions = %u;\n"
+	    "\tmax_pending = %lu;\n\tslow_consumer = \"%s\";\n\tacl = (",
+	    c->pubsub_enabled ? "true" : "false", c->pubsub_max_subs,
+	    (unsigned long)c->pubsub_max_pending,
+	    slow_names[c->pubsub_slow_drop ? 1 : 0]);
+	for (i = 0; i < c->pubsub_nacl; i++) {
+		const struct cfg_psacl *r = &c->pubsub_acl[i];
+
+		out_printf(o, "%s\n\t\t{ ", i > 0 ? "," : "");
+		if (r->has_peer) {
+			if (inet_ntop(r->peer.v6 ? AF_INET6 : AF_INET,
+				r->peer.addr, host, sizeof(host)) == NULL)
+				snprintf(host, sizeof(host), "?");
+			out_printf(
+			    o, "peer = \"%s/%u\"; ", host, r->peer.prefix);
+		}
+		if (r->tls_cn != NULL) {
+			out_printf(o, "tls_cn = ");
+			out_string(o, r->tls_cn);
+			out_printf(o, "; ");
+		}
+		for (l = 0; l < CFG_PS_LISTS; l++) {
+			if (r->npat[l] == 0)
+				continue;
+			out_printf(o, "%s = [ ", ps_list_names[l]);
+			for (j = 0; j < r->npat[l]; j++) {
+				if (j > 0)
+					out_printf(o, ", ");
+				out_string(o, r->pat[l][j]);
+			}
+			out_printf(o, " ]; ");
+		}
+		out_printf(o, "}");
+	}
+	out_printf(o, "%s);\n};\n", c->pubsub_nacl > 0 ? "\n\t" : " ");
+}
+
 /*
  * Write c as a libconfig file that cfg_load reads back to the same values.
  * Returns 0, or -1 if buf is too small (it then holds a truncated,
@@ -1863,5 +2184,6 @@ cfg_dump(const struct cfg *c, char *buf, size_t cap)
 		out_string(&o, c->agent_listen[i]);
 	}
 	out_printf(&o, " ];\n};\n");
+	out_pubsub(&o, c);
 	return o.overflow ? -1 : 0;
 }

@@ -92,6 +92,27 @@ struct cfg_module {
 	size_t nsettings;
 };
 
+/* Pub/sub permissions (pubsub.acl): one rule. */
+#define CFG_PSACL_MAX      64 /* rules */
+#define CFG_PSACL_PATTERNS 64 /* filters in one list */
+enum cfg_ps_list {
+	CFG_PS_PUBLISH = 0,
+	CFG_PS_SUBSCRIBE,
+	CFG_PS_DENY_PUBLISH,
+	CFG_PS_DENY_SUBSCRIBE,
+	CFG_PS_LISTS,
+};
+
+struct cfg_psacl {
+	int has_peer;
+	struct cfg_cidr peer; /* applies to peers in this network */
+	char *tls_cn;         /* or to this verified client CN; NULL: none */
+	char **pat[CFG_PS_LISTS]; /* filters, checked by cfg_load */
+	size_t npat[CFG_PS_LISTS];
+	char *file; /* where the rule is */
+	int line;
+};
+
 struct cfg {
 	/* "host:port" or "[v6]:port", "tls://" in front for TLS. */
 	char *listen[CFG_LISTEN_MAX];
@@ -144,6 +165,13 @@ struct cfg {
 	char *agent_listen[CFG_ADMIN_LISTEN_MAX];
 	size_t nagent_listen;
 	uint32_t drain_ms; /* timeouts.drain: not ready, still serving */
+	/* Pub/sub (daemon/psub.c). */
+	int pubsub_enabled;          /* restart to change */
+	unsigned pubsub_max_subs;    /* per connection */
+	uint32_t pubsub_max_pending; /* bytes queued toward one connection */
+	int pubsub_slow_drop;        /* slow_consumer: 0 disconnect, 1 drop */
+	struct cfg_psacl *pubsub_acl;
+	size_t pubsub_nacl;
 };
 
 struct cfg_error {
@@ -198,8 +226,17 @@ const char *cfg_key_at(size_t i);
  */
 int cfg_access_allows(const struct cfg *c, int v6, const uint8_t *addr);
 
+/*
+ * Whether net holds a 16-byte address (IPv4 as ::ffff:a.b.c.d, which
+ * an IPv4 network matches).
+ */
+int cfg_cidr_contains(const struct cfg_cidr *net, const uint8_t *addr16);
+
 /* Parse "10.0.0.0/8", "::1/128" or a bare address; 0 or -1. */
 int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
+
+/* The name of a pub/sub ACL list ("deny_publish"). */
+const char *cfg_ps_list_str(enum cfg_ps_list l);
 
 /* Names for log levels and targets ("info", "syslog"), TLS versions. */
 const char *cfg_log_level_str(enum cfg_log_level l);

@@ -14,6 +14,7 @@
 #include "acceptor.h"
 #include "dispatch.h"
 #include "log.h"
+#include "psub.h"
 #include "runner.h"
 #include "server.h"
 #include "tls.h"
@@ -508,6 +509,8 @@ run_list(struct worker *w, struct inbox_msg *m)
 		next = m->next;
 		if (m->kind == INBOX_REPLY)
 			on_reply(w, (struct sd_req *)m);
+		else if (m->kind == INBOX_PUBSUB)
+			psub_inbox(w, m);
 		else
 			on_push(w, (struct push_msg *)m);
 	}
@@ -563,6 +566,7 @@ dispatch_conn_close(struct worker *w, struct conn *c)
 
 	if (x == NULL)
 		return;
+	psub_conn_close(w, c);
 	for (i = 0; i < g_srv->mods->nmods; i++) {
 		struct sd_mod *m = &g_srv->mods->mods[i];
 
@@ -625,6 +629,8 @@ dispatch_free_msg(struct inbox_msg *m)
 {
 	if (m->kind == INBOX_REPLY)
 		req_free((struct sd_req *)m);
+	else if (m->kind == INBOX_PUBSUB)
+		psub_free_msg(m);
 	else
 		free(m);
 }

@@ -46,6 +46,7 @@
 struct worker;
 struct conn;
 struct server;
+struct psub_conn;
 
 /* Output queued toward one connection beyond which push() says SD_EFULL. */
 #define DISPATCH_PUSH_MAX_PENDING (4u << 20)
@@ -70,7 +71,8 @@ struct conn_ext {
 	uint64_t out_pending; /* atomic: mirror of c->out_len */
 	char *tls_subject;    /* cached; NULL: none or not asked */
 	int tls_subject_done;
-	void *state[]; /* one per module: sd_api.conn_state */
+	struct psub_conn *ps; /* pub/sub state (psub.c); NULL: none */
+	void *state[];        /* one per module: sd_api.conn_state */
 };
 
 struct sd_req {

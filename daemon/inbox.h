@@ -20,6 +20,7 @@
 enum inbox_kind {
 	INBOX_REPLY = 1, /* a struct sd_req with its answer */
 	INBOX_PUSH,      /* a struct push_msg */
+	INBOX_PUBSUB,    /* a batch of pub/sub messages (psub.c) */
 };
 
 struct inbox_msg {

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "module.h"
 #include "privdrop.h"
+#include "psub.h"
 #include "runner.h"
 #include "server.h"
 #include "srclimit.h"

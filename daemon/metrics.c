@@ -19,6 +19,7 @@
 #include "dispatch.h"
 #include "metrics.h"
 #include "module.h"
+#include "psub.h"
 #include "pool.h"
 #include "proto.h"
 #include "runner.h"
@@ -404,6 +405,46 @@ handlers(struct server *s, struct pt_buf *b, uint64_t *to_handler)
 	labelled(b, "socketd_pushes_total", "result", "dropped", pd);
 }
 
+/* Pub/sub (psub.c), when it is served. */
+static void
+pubsub(struct server *s, struct pt_buf *b)
+{
+	struct psub_stats t;
+
+	if (psub_totals(s, &t) != 0)
+		return;
+	one(b, "socketd_pubsub_subscriptions", "gauge",
+	    "Subscriptions held now, all connections.", t.subs);
+	one(b, "socketd_pubsub_published_total", "counter",
+	    "PUBLISH requests accepted.", t.publish);
+	pt_family(b, "socketd_pubsub_messages_total", "counter",
+	    "MESSAGE pushes, by result: delivered to a connection's output, or "
+	    "dropped (slow consumer).");
+	labelled(b, "socketd_pubsub_messages_total", "result", "delivered",
+	    t.delivered);
+	labelled(
+	    b, "socketd_pubsub_messages_total", "result", "dropped", t.dropped);
+	one(b, "socketd_pubsub_slow_consumers_total", "counter",
+	    "Connections that hit pubsub.max_pending or a write stall.",
+	    t.slow);
+	one(b, "socketd_pubsub_denied_total", "counter",
+	    "Publishes and subscribes refused by the ACL (FORBIDDEN).",
+	    t.denied);
+	one(b, "socketd_pubsub_pending_bytes", "gauge",
+	    "Bytes queued toward subscribers now.", t.pending);
+	one(b, "socketd_pubsub_cross_worker_messages_total", "counter",
+	    "Messages handed to another worker's inbox.", t.cross);
+	one(b, "socketd_pubsub_inbox_batches_total", "counter",
+	    "Fan-out batches put into worker inboxes.", t.batches);
+	one(b, "socketd_pubsub_publisher_pauses_total", "counter",
+	    "Times a publisher was paused because a worker fell behind.",
+	    t.pauses);
+	one(b, "socketd_pubsub_permission_closes_total", "counter",
+	    "Connections closed after a reload took a subscription's "
+	    "permission away.",
+	    t.revoked);
+}
+
 int
 metrics_text(struct server *s, struct pt_buf *b)
 {
@@ -474,6 +515,7 @@ metrics_text(struct server *s, struct pt_buf *b)
 	    t.too_large);
 	saturation(s, c, &t, b);
 	handlers(s, b, &to_handler);
+	pubsub(s, b);
 	pt_family(b, "socketd_timeouts_total", "counter",
 	    "Connections closed and requests answered by a timeout, by "
 	    "timeout.");

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "module.h"
+#include "psub.h"
 #include "proto.h"
 
 #ifndef SOCKETD_MODULE_DIR
@@ -534,6 +535,8 @@ modreg_open(struct modreg *r, const struct cfg *c, char *err, size_t len)
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->stats_mu, NULL);
 	builtins(r);
+	if (c->pubsub_enabled)
+		psub_ops(r);
 	if (c->nmodules == 0)
 		return 0;
 	if ((r->mods = calloc(c->nmodules, sizeof(*r->mods))) == NULL) {

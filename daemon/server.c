@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "runner.h"
+#include "psub.h"
 #include "module.h"
 #include "proto.h"
 #include "server.h"
@@ -109,6 +110,7 @@ server_info_text(void *arg, char *buf, size_t cap)
 	proto_kv_u64(buf, cap, &off, "max_connections", sc->c.max_connections);
 	proto_kv_u64(buf, cap, &off, "max_frame_size", sc->c.max_frame_size);
 	server_cfg_put(sc);
+	psub_info_text(s, buf, cap, &off);
 	return off;
 }
 
@@ -195,6 +197,7 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		dispatch_stats_text(s, buf, cap, &off);
 		modreg_stats_text(s->mods, buf, cap, &off);
 	}
+	psub_stats_text(s, buf, cap, &off);
 	return off;
 }
 
@@ -234,6 +237,8 @@ server_start_workers(struct server *srv)
 	if (srv->workers == NULL)
 		fatalx("out of memory");
 	memset(srv->workers, 0, srv->nworkers * sizeof(*srv->workers));
+	if (srv->cfg->c.pubsub_enabled && psub_init(srv) != 0)
+		fatal("cannot set up pub/sub");
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv) != 0)
 			fatal("cannot set up worker %u", i);
@@ -294,4 +299,5 @@ server_stop_workers(struct server *srv)
 
 	for (i = 0; i < srv->nworkers; i++)
 		worker_fini(&srv->workers[i]);
+	psub_fini(srv);
 }

@@ -86,6 +86,7 @@ struct worker;
 struct acceptor;
 struct modreg;
 struct pool_runner;
+struct psub;
 
 struct server {
 	const char *cfg_path;
@@ -100,6 +101,7 @@ struct server {
 	struct srclimit *src;       /* connections per client address */
 	struct modreg *mods;        /* the dispatch table; read-only */
 	struct pool_runner *runner; /* SD_BLOCKING handlers; may be NULL */
+	struct psub *ps;            /* pub/sub (psub.h); NULL: disabled */
 	size_t tls_listeners;       /* how many listeners serve TLS */
 
 	int conns_current; /* atomic */

@@ -52,6 +52,7 @@
 
 #include "acceptor.h"
 #include "log.h"
+#include "psub.h"
 #include "srclimit.h"
 #include "tls.h"
 #include "worker.h"
@@ -247,8 +248,10 @@ serve_frames(struct worker *w, struct conn *c, const uint8_t *data, size_t len,
 			*more = 1;
 			break;
 		}
-		if (dispatch_inflight(c) >= w->sc->c.max_inflight) {
-			/* Reading resumes when an answer goes out. */
+		if ((c->flags & CONN_HELD) ||
+		    dispatch_inflight(c) >= w->sc->c.max_inflight) {
+			/* Reading resumes when an answer goes out (or when
+			 * pub/sub fan-out drains: psub.c). */
 			c->flags |= CONN_HELD;
 			*more = 1;
 			break;
@@ -920,7 +923,8 @@ expire_idle(struct worker *w, const struct cfg *cf, uint64_t *next)
 		if (((c->flags & CONN_IN_RD) && cf->read_ms > 0) ||
 		    ((c->flags & CONN_IN_WR) && cf->write_ms > 0) ||
 		    ((c->flags & CONN_IN_HS) && cf->handshake_ms > 0) ||
-		    (c->flags & CONN_IN_LG) || dispatch_busy(c)) {
+		    (c->flags & CONN_IN_LG) || dispatch_busy(c) ||
+		    psub_holds(c)) {
 			c->t_active = w->now;
 			clist_remove(&w->all, c, OFF(l_all));
 			clist_push_tail(&w->all, c, OFF(l_all));
@@ -996,10 +1000,12 @@ start_drain(struct worker *w)
 		    : GOAWAY_GRACE_NO_SHUTDOWN_MS;
 		w->goaway_until = w->now + w->goaway_grace_ms + 1;
 		take_new(w);
+		psub_drain(w); /* NOTICE SHUTDOWN to subscribers */
 		each_conn(w, goaway_conn);
 		return;
 	}
 	take_new(w);
+	psub_drain(w); /* NOTICE SHUTDOWN, written by drain_conn() */
 	each_conn(w, drain_conn);
 }
 
@@ -1082,6 +1088,7 @@ worker_main(struct pool_worker *pw, void *arg)
 		timeout = expire(w);
 		if (w->ready.head != NULL || dispatch_local_pending(w))
 			timeout = 0;
+		timeout = psub_timeout(w, timeout);
 		if (w->draining && w->all.head == NULL)
 			break;
 		if (timeout < 0 || timeout > HEARTBEAT_MS)
@@ -1124,6 +1131,7 @@ worker_main(struct pool_worker *pw, void *arg)
 		/* Replies that handlers made on this thread. */
 		if (dispatch_local_pending(w))
 			dispatch_inbox(w);
+		psub_tick(w); /* pub/sub batches out, paused publishers */
 		if (!w->draining && pool_worker_stopping(pw))
 			start_drain(w);
 		else if (w->draining)
@@ -1151,6 +1159,12 @@ int
 worker_settle(struct worker *w, struct conn *c)
 {
 	return settle(w, c, 0, 0) == CLOSED ? WORKER_CLOSED : 0;
+}
+
+void
+worker_close(struct worker *w, struct conn *c)
+{
+	conn_close(w, c);
 }
 
 int

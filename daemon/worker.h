@@ -79,6 +79,8 @@ uint8_t *worker_out_room(struct worker *w, struct conn *c, size_t need);
 void worker_out_commit(struct worker *w, struct conn *c, size_t n);
 int worker_settle(struct worker *w, struct conn *c);
 int worker_serve_buffered(struct worker *w, struct conn *c);
+/* Close and free c now (pub/sub: a slow consumer's last second is up). */
+void worker_close(struct worker *w, struct conn *c);
 
 /*
  * Allocate the workers' state and epoll sets (before the pool and the

@@ -130,6 +130,20 @@ CFG = {
                            b'group = "g";\npid_file = "/p";\n',
 }
 
+# fuzz_pubsub: the whole input goes to the payload parsers, then it is cut
+# at 0xff bytes into filter a, filter b and topic t.
+PUBSUB = {
+    'sub-ok': struct.pack('>IBBH', 7, 1, 0, 6) + b'chat.>',
+    'sub-bad-len': struct.pack('>IBBH', 7, 0, 0, 9) + b'chat.>',
+    'pub-ok': struct.pack('>H', 10) + b'chat.lobby' + b'hello',
+    'unsub': struct.pack('>I', 3),
+    'fields-gt': b'chat.>\xffchat.*\xffchat.lobby',
+    'fields-star': b'*.b\xffa.*\xffa.b',
+    'fields-dollar': b'>\xff$SYS.>\xff$SYS.x',
+    'fields-deep': b'a.*.c.>\xffa.b.*.d.e\xffa.b.c.d.e',
+    'fields-bad': b'a..b\xff*x\xff>',
+}
+
 
 def write_dir(name, seeds):
     d = os.path.join(FUZZ, 'corpus', name)
@@ -143,6 +157,7 @@ def write_dir(name, seeds):
 def main():
     write_dir('decode', DECODE)
     write_dir('dispatch', DISPATCH)
+    write_dir('pubsub', PUBSUB)
     cfg = {'socketd.conf': open(os.path.join(TOP, 'config', 'socketd.conf'),
                                 'rb').read()}
     data = os.path.join(TOP, 'tests', 'data', 'cfg')

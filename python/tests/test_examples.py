@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -75,6 +76,10 @@ def test_chat_client(fake: Fake) -> None:
                 assert time.monotonic() < deadline, "chat_client never subscribed"
                 time.sleep(0.05)
             assert bob.stdin is not None and bob.stdout is not None
+            # bob prints it before he goes (else Ctrl-D could win the race).
+            ready, _, _ = select.select([bob.stdout], [], [], 10)
+            assert ready, "chat_client printed nothing"
+            first = bob.stdout.readline().decode().rstrip("\n")
             bob.stdin.write(b"hi alice\n")
             bob.stdin.flush()
             got = sub.get(5)
@@ -83,7 +88,7 @@ def test_chat_client(fake: Fake) -> None:
             assert got is not None and got.data == b"bob: hi alice"
             bob.stdin.close()  # Ctrl-D
             assert bob.wait(10) == 0
-            lines = bob.stdout.read().decode().splitlines()
+            lines = [first] + bob.stdout.read().decode().splitlines()
             assert "alice: hi bob" in lines and "bob: hi alice" not in lines  # NO_ECHO
     finally:
         if bob.poll() is None:

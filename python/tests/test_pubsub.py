@@ -168,7 +168,10 @@ def test_real_daemon_pubsub(daemon: Daemon) -> None:
         assert b.publish("pytest.x", b"data") == 1
         assert sub.get(5) == socketd.Message("pytest.x", b"data", sub.sub_id, 0)
         mine = b.subscribe("pytest.self", no_echo=True)
-        assert b.publish("pytest.self", b"me") == 0
+        # Routed to a's "pytest.>" only: b's own NO_ECHO subscription is
+        # not a receiver (PROTOCOL-1.1, PUBLISH answer).
+        assert b.publish("pytest.self", b"me") == 1
         assert mine.get(0.2) is None
+        assert sub.get(5) == socketd.Message("pytest.self", b"me", sub.sub_id, 0)
         with pytest.raises(socketd.InvalidTopic):
             b.publish("pytest.*", b"")

@@ -353,8 +353,8 @@ test_metrics_format_and_request_counters(void **state)
 	assert_true(sample(r.body, "process_resident_memory_bytes") > 1e5);
 	assert_true(sample(r.body, "process_start_time_seconds") > 1.6e9);
 	n = check_histograms(r.body);
-	/* The six built-ins, 3 hello, 12 testmod handlers, unknown. */
-	assert_int_equal(n, 6 + 3 + 12 + 1);
+	/* Six built-ins, 3 pub/sub requests, 3 hello, 12 testmod, unknown. */
+	assert_int_equal(n, 6 + 3 + 3 + 12 + 1);
 
 	if (find_program("promtool", prog, sizeof(prog))) {
 		struct h_run pr;
@@ -443,6 +443,22 @@ static const struct {
     {"replies_dropped", "socketd_handler_replies_dropped_total", 1},
     {"pushes", "socketd_pushes_total{result=\"sent\"}", 1},
     {"pushes_dropped", "socketd_pushes_total{result=\"dropped\"}", 1},
+    {"pubsub_subscriptions_current", "socketd_pubsub_subscriptions", 1},
+    {"pubsub_publish_total", "socketd_pubsub_published_total", 1},
+    {"pubsub_messages_delivered_total",
+	"socketd_pubsub_messages_total{result=\"delivered\"}", 1},
+    {"pubsub_messages_dropped_total",
+	"socketd_pubsub_messages_total{result=\"dropped\"}", 1},
+    {"pubsub_slow_consumers_total", "socketd_pubsub_slow_consumers_total", 1},
+    {"pubsub_denied_total", "socketd_pubsub_denied_total", 1},
+    {"pubsub_pending_bytes_current", "socketd_pubsub_pending_bytes", 0},
+    {"pubsub_cross_worker_messages_total",
+	"socketd_pubsub_cross_worker_messages_total", 1},
+    {"pubsub_inbox_batches_total", "socketd_pubsub_inbox_batches_total", 1},
+    {"pubsub_publisher_pauses_total", "socketd_pubsub_publisher_pauses_total",
+	1},
+    {"pubsub_permission_closes_total", "socketd_pubsub_permission_closes_total",
+	1},
 };
 
 static void

@@ -173,8 +173,10 @@ test_opcodes_and_info(void **state)
 {
 	static const char want[] =
 	    "0x00 ping\n0x01 echo\n0x02 info\n0x03 stats\n0x04 time\n"
-	    "0x05 opcodes\n0x06 goaway push\n0x80 hello.upper\n"
-	    "0x81 hello.sleep\n"
+	    "0x05 opcodes\n0x06 goaway push\n0x10 pubsub.subscribe\n"
+	    "0x11 pubsub.unsubscribe\n0x12 pubsub.publish\n"
+	    "0x13 pubsub.message push\n0x14 pubsub.notice push\n"
+	    "0x80 hello.upper\n0x81 hello.sleep\n"
 	    "0x82 hello.later\n0xa0 testmod.echo\n0xa1 testmod.noreply\n"
 	    "0xa2 testmod.hold\n0xa3 testmod.release\n0xa4 testmod.whoami\n"
 	    "0xa5 testmod.push\n0xa6 testmod.state\n0xa7 testmod.block\n"

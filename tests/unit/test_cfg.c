@@ -946,7 +946,9 @@ test_key_list_names_every_setting(void **state)
 	    "tls.ca", "tls.verify_client", "tls.min_version", "user", "group",
 	    "pid_file", "modules", "module_dir", "handler_threads",
 	    "handler_queue", "max_inflight", "admin", "admin.listen",
-	    "admin.agent_listen"};
+	    "admin.agent_listen", "pubsub", "pubsub.enabled",
+	    "pubsub.max_subscriptions", "pubsub.max_pending",
+	    "pubsub.slow_consumer", "pubsub.acl"};
 	size_t i;
 
 	(void)state;
@@ -1059,6 +1061,68 @@ test_load_unknown_access_key_is_error(void **state)
 	(void)state;
 	expect_error(DATA("invalid-access-unknown.conf"), 2, "access.alow",
 	    "unknown setting");
+}
+
+/* Pub/sub. */
+
+static void
+test_load_pubsub_settings_and_acl(void **state)
+{
+	struct cfg c, d;
+	char names[128], dump[8192];
+
+	(void)state;
+	load_ok(DATA("valid-pubsub.conf"), &c);
+	assert_int_equal(c.pubsub_enabled, 1);
+	assert_int_equal(c.pubsub_max_subs, 16);
+	assert_int_equal(c.pubsub_max_pending, 65536);
+	assert_int_equal(c.pubsub_slow_drop, 1);
+	assert_int_equal(c.pubsub_nacl, 2);
+	assert_true(c.pubsub_acl[0].has_peer);
+	assert_int_equal(c.pubsub_acl[0].peer.prefix, 8);
+	assert_null(c.pubsub_acl[0].tls_cn);
+	assert_int_equal(c.pubsub_acl[0].npat[CFG_PS_PUBLISH], 1);
+	assert_string_equal(c.pubsub_acl[0].pat[CFG_PS_SUBSCRIBE][0], "chat.>");
+	assert_int_equal(c.pubsub_acl[0].npat[CFG_PS_DENY_PUBLISH], 0);
+	assert_string_equal(c.pubsub_acl[1].tls_cn, "alice");
+	assert_string_equal(
+	    c.pubsub_acl[1].pat[CFG_PS_DENY_SUBSCRIBE][0], "audit.>");
+	assert_int_equal(c.pubsub_acl[1].line, 10);
+	/* A copy is deep and equal; enabled is a restart setting. */
+	assert_int_equal(cfg_copy(&d, &c), 0);
+	assert_ptr_not_equal(d.pubsub_acl, c.pubsub_acl);
+	assert_string_equal(d.pubsub_acl[1].pat[CFG_PS_PUBLISH][0], ">");
+	assert_int_equal(cfg_diff_restart(&c, &d, names, sizeof(names)), 0);
+	d.pubsub_enabled = 0;
+	assert_int_equal(cfg_diff_restart(&c, &d, names, sizeof(names)), 1);
+	assert_string_equal(names, "pubsub.enabled");
+	/* The dump names the rules. */
+	assert_int_equal(cfg_dump(&c, dump, sizeof(dump)), 0);
+	assert_non_null(strstr(dump, "slow_consumer = \"drop\""));
+	assert_non_null(strstr(dump, "tls_cn = \"alice\""));
+	assert_non_null(strstr(dump, "peer = \"10.0.0.0/8\""));
+	cfg_free(&c);
+	cfg_free(&d);
+	/* The defaults serve pub/sub. */
+	assert_int_equal(cfg_defaults(&c, NULL), 0);
+	assert_int_equal(c.pubsub_enabled, 1);
+	assert_int_equal(c.pubsub_max_subs, 1024);
+	assert_int_equal(c.pubsub_max_pending, 4194304);
+	assert_int_equal(c.pubsub_slow_drop, 0);
+	cfg_free(&c);
+}
+
+static void
+test_load_pubsub_errors_name_line(void **state)
+{
+	(void)state;
+	expect_error(DATA("invalid-pubsub-filter.conf"), 4,
+	    "pubsub.acl[0].deny_subscribe",
+	    "\"a.>.b\": not a valid filter: '>' must be the last token");
+	expect_error(
+	    DATA("invalid-pubsub-rule.conf"), 4, "pubsub.acl[0]", "needs peer");
+	expect_error(DATA("invalid-pubsub-slow.conf"), 1,
+	    "pubsub.slow_consumer", "disconnect");
 }
 
 /* TLS. */
@@ -1386,6 +1450,8 @@ main(void)
 	    cmocka_unit_test(test_cidr_parse_rejects_bad_networks),
 	    cmocka_unit_test(test_load_bad_cidr_reports_element_line),
 	    cmocka_unit_test(test_load_unknown_access_key_is_error),
+	    cmocka_unit_test(test_load_pubsub_settings_and_acl),
+	    cmocka_unit_test(test_load_pubsub_errors_name_line),
 	    cmocka_unit_test(test_load_tls_listeners_and_settings),
 	    cmocka_unit_test(
 		test_load_tls_listener_without_certificate_is_error),

@@ -1,0 +1,95 @@
+/*
+ * psub: pub/sub on the worker pool (protocol v1.1, opcodes 0x10-0x14);
+ * the pure parts (syntax, trie, registry) are in pubsub/.
+ *
+ * Threads and locks
+ *   Each worker owns the subscriptions of its own connections: a private
+ *   trie of (filter -> subscription) that only it reads and writes.  The
+ *   registry (pubsub/ pubsub_reg) says, for a topic, how many matching
+ *   subscriptions each worker holds; it sits behind one rwlock, taken for
+ *   reading once per PUBLISH (to route it and count its receivers) and
+ *   for writing once per SUBSCRIBE / UNSUBSCRIBE.  Nothing else is shared.
+ *
+ * Fan-out
+ *   A PUBLISH is copied once into a refcounted struct psub_msg.  The
+ *   publishing worker appends one reference per destination worker to a
+ *   per-destination batch; at the end of its loop iteration (or when a
+ *   batch reaches PSUB_BATCH_MAX) each batch goes to its worker's inbox
+ *   with one inbox_put (one lock, at most one eventfd write).  Its own
+ *   worker's batch is delivered then too, after the PUBLISH answer was
+ *   written: the answer precedes the echo.  The destination worker
+ *   matches each message against its own trie at delivery time (so a
+ *   subscription removed before delivery gets nothing: the unsubscribe
+ *   barrier), appends one MESSAGE per matching subscription to the
+ *   connections' output and writes each touched connection once per
+ *   batch.  No lock is taken per delivered message.
+ *
+ * Bounds
+ *   Bytes queued toward a worker (inq, atomic) above PSUB_INBOX_HIGH
+ *   pause the publishing connection (reading stops, CONN_HELD) until every
+ *   worker is below PSUB_INBOX_LOW.  Output toward one connection above
+ *   pubsub.max_pending makes it a slow consumer (policy in socketd.conf(5)).
+ */
+#ifndef SOCKETD_PSUB_H
+#define SOCKETD_PSUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct inbox_msg;
+struct modreg;
+struct server;
+struct worker;
+
+#define PSUB_BATCH_MAX  1024       /* references in one batch */
+#define PSUB_INBOX_HIGH (8u << 20) /* bytes queued toward a worker */
+#define PSUB_INBOX_LOW  (PSUB_INBOX_HIGH / 2)
+#define PSUB_CUT_MS     1000 /* a cut connection's last second of output */
+
+/* Main thread, before the workers start (after srv->nworkers is set). */
+int psub_init(struct server *srv);
+/* After the workers have stopped. */
+void psub_fini(struct server *srv);
+/* modreg_open: serve 0x10-0x14 (when pubsub.enabled). */
+void psub_ops(struct modreg *r);
+
+/* Worker hooks (worker.c, dispatch.c). */
+/* The epoll timeout, lowered while publishers wait or cut conns close. */
+int psub_timeout(struct worker *w, int timeout);
+/* End of each loop iteration: flush batches, resume, reload, gauges. */
+void psub_tick(struct worker *w);
+/* A batch from another worker's inbox (INBOX_PUBSUB). */
+void psub_inbox(struct worker *w, struct inbox_msg *m);
+/* Free a batch left in an inbox at exit. */
+void psub_free_msg(struct inbox_msg *m);
+/* c is closing: drop its subscriptions. */
+void psub_conn_close(struct worker *w, struct conn *c);
+/* Whether c holds subscriptions (the idle timeout spares it). */
+int psub_holds(const struct conn *c);
+/* Shutdown starts: NOTICE SHUTDOWN to every subscriber. */
+void psub_drain(struct worker *w);
+
+/* Pub/sub counters, per worker (single writer) or summed. */
+struct psub_stats {
+	uint64_t subs;
+	uint64_t publish;
+	uint64_t delivered;
+	uint64_t dropped;
+	uint64_t slow;
+	uint64_t denied;
+	uint64_t pending;
+	uint64_t cross;
+	uint64_t batches;
+	uint64_t pauses;
+	uint64_t revoked;
+} __attribute__((aligned(64)));
+
+/* The sums over the workers; 0, or -1 when pub/sub is off. */
+int psub_totals(struct server *s, struct psub_stats *t);
+
+/* STATS and INFO lines. */
+void psub_stats_text(struct server *s, char *buf, size_t cap, size_t *off);
+void psub_info_text(struct server *s, char *buf, size_t cap, size_t *off);
+
+#endif /* SOCKETD_PSUB_H */
