@@ -55,7 +55,13 @@ grow(uint8_t **buf, uint32_t *cap, size_t need)
 int
 conn_out_reserve(struct conn *c, size_t n)
 {
-	if (c->out_off > 0 && c->out_off + c->out_len + n > c->out_cap) {
+	/*
+	 * Compact only when the dead prefix is at least the live data: a
+	 * subscriber that lags keeps a long queue, and moving all of it for
+	 * every append would cost O(queue) per message.
+	 */
+	if (c->out_off > 0 && c->out_off + c->out_len + n > c->out_cap &&
+	    c->out_off >= c->out_len) {
 		memmove(c->out, c->out + c->out_off, c->out_len);
 		c->out_off = 0;
 	}
@@ -93,6 +99,10 @@ conn_out_consume(struct conn *c, size_t n)
 {
 	c->out_off += (uint32_t)n;
 	c->out_len -= (uint32_t)n;
+	if (c->out_len == 0 && (c->flags & CONN_KEEP_OUT)) {
+		c->out_off = 0; /* psub.c frees it once the stream stops */
+		return;
+	}
 	if (c->out_len == 0) {
 		free(c->out);
 		c->out = NULL;

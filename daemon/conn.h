@@ -51,6 +51,7 @@ enum conn_flags {
 	CONN_WR_WANT_IN = 1 << 15,  /* a write waits for input */
 	CONN_IO_MORE = 1 << 16,     /* ready: the transport holds input */
 	CONN_HELD = 1 << 17,        /* reading paused: max_inflight */
+	CONN_KEEP_OUT = 1 << 18,    /* keep the emptied output buffer (psub) */
 };
 
 struct conn_ext;

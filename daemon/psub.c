@@ -58,6 +58,7 @@ struct psub_conn {
 	uint8_t dirty;
 	uint8_t watch; /* W_*: on the worker's watch list */
 	uint8_t cn_done;
+	uint8_t touched; /* delivered to since the last gauge pass */
 	uint64_t deadline;               /* W_CUT: close by then */
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
@@ -428,6 +429,9 @@ deliver_one(struct pubsub_entry *e, void *arg)
 	pubsub_msg_head(p + PROTO_FRAME_MIN, s->id, pc->lost, m->tlen);
 	memcpy(p + PUBSUB_MSG_OVERHEAD, m->body, m->tlen + m->dlen);
 	out_commit(d->w, c, n, slot);
+	/* A stream: keep the output buffer between batches (psub_tick). */
+	c->flags |= CONN_KEEP_OUT;
+	pc->touched = 1;
 	pc->lost = 0;
 	STAT_ADD(d->p->st.delivered, 1);
 	mark_dirty(d->p, pc);
@@ -937,8 +941,21 @@ psub_tick(struct worker *w)
 	}
 	if (w->now >= p->next_gauge) {
 		p->next_gauge = w->now + 100;
-		for (pend = 0, pc = p->all; pc != NULL; pc = pc->anext)
-			pend += pc->x->c->out_len;
+		for (pend = 0, pc = p->all; pc != NULL; pc = pc->anext) {
+			struct conn *c = pc->x->c;
+
+			pend += c->out_len;
+			/* The stream stopped: give the kept buffer back. */
+			if (!pc->touched && (c->flags & CONN_KEEP_OUT)) {
+				c->flags &= ~(uint32_t)CONN_KEEP_OUT;
+				if (c->out_len == 0) {
+					free(c->out);
+					c->out = NULL;
+					c->out_off = c->out_cap = 0;
+				}
+			}
+			pc->touched = 0;
+		}
 		STAT_SET(p->st.pending, pend);
 	}
 }

@@ -430,8 +430,8 @@ test_order_several_publishers(void **state)
 
 struct flood {
 	int fd;
-	volatile int stop;
-	int sent;
+	int stop; /* atomic */
+	int sent; /* read after the join */
 };
 
 static void *
@@ -440,7 +440,7 @@ flooder(void *arg)
 	struct flood *fl = arg;
 	struct h_frame f;
 
-	while (!fl->stop) {
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
 		if (send_pub(fl->fd, 1, "bar.x", "z", 1) != 0 ||
 		    h_read_frame(fl->fd, &f, 5000) != 0)
 			break;
@@ -499,7 +499,7 @@ test_barriers(void **state)
 		}
 		expect_quiet(s, 2000 + (uint32_t)i);
 	}
-	fl.stop = 1;
+	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	assert_true(fl.sent > 0);
 }
