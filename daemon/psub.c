@@ -58,8 +58,8 @@ struct psub_conn {
 	uint8_t dirty;
 	uint8_t watch; /* W_*: on the worker's watch list */
 	uint8_t cn_done;
-	uint8_t touched; /* delivered to since the last gauge pass */
-	uint64_t deadline;               /* W_CUT: close by then */
+	uint8_t touched;   /* delivered to since the last gauge pass */
+	uint64_t deadline; /* W_CUT: close by then */
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
 	struct psub_conn *dnext;         /* dirty, during one delivery */
