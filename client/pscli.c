@@ -185,6 +185,8 @@ send_pub(struct sdc *c, uint32_t rid, const char *topic, const void *data,
 		return -1;
 	}
 	proto_put_u16(p, (uint16_t)tl);
+	/* Payload bytes, not a C string: no NUL wanted. */
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
 	memcpy(p + 2, topic, tl);
 	if (dlen > 0)
 		memcpy(p + 2 + tl, data, dlen);
@@ -510,6 +512,8 @@ pscli_chat(const struct pscli_conn *pc, int argc, char **argv)
 	struct proto_resp r;
 	char topic[300], err[SDC_ERRLEN], buf[4096];
 	size_t have = 0;
+	/* Single-threaded until the chat starts. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	const char *name = getenv("USER");
 	struct pollfd pf[2];
 	int rc, nop, in_open = 1, optind_ = 1;
@@ -561,7 +565,8 @@ pscli_chat(const struct pscli_conn *pc, int argc, char **argv)
 		if (poll(pf, 2, -1) == -1) {
 			if (errno == EINTR)
 				continue;
-			complain("poll: %s", strerror(errno));
+			complain(
+			    "poll: %s", sdc_strerror(errno, err, sizeof(err)));
 			break;
 		}
 		if (pf[1].revents) {
@@ -580,6 +585,7 @@ pscli_chat(const struct pscli_conn *pc, int argc, char **argv)
 			char *nl, *line;
 
 			if (n <= 0) {
+				// NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores)
 				in_open = 0;
 				if (have > 0) { /* a last line without \n */
 					buf[have] = '\0';
@@ -706,6 +712,7 @@ bench_sub(void *arg)
 		bench_fail(b, "subscriber", "cannot connect");
 		return NULL;
 	}
+	memset(&r, 0, sizeof(r));
 	if (send_sub(&c, 1, 1, 0, topic, err) == -1 ||
 	    await(&c, 1, &r, err, NULL, NULL) == -1 || r.status != PROTO_OK) {
 		bench_fail(b, "subscribe", r.status ? "refused" : err);
@@ -843,7 +850,9 @@ num_opt(const char *name, const char *v, double lo, double hi, double *out)
 	return 0;
 }
 
+/* Long but linear: options, then the run. */
 int
+// NOLINTNEXTLINE(readability-function-size)
 pscli_bench(const struct pscli_conn *pc, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -872,6 +881,8 @@ pscli_bench(const struct pscli_conn *pc, int argc, char **argv)
 	b.duration = 5;
 	optind = 1;
 	opterr = 0;
+	/* Single-threaded: before the bench threads start. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'o':

@@ -177,6 +177,17 @@ top_quantile(const struct top_sample *a, const struct top_sample *b,
 
 /* ---- fetching ---- */
 
+/* strerror_r (XSI) into a static buffer: top is single-threaded. */
+static const char *
+errtext(int e)
+{
+	static char buf[128];
+
+	if (strerror_r(e, buf, sizeof(buf)) != 0)
+		snprintf(buf, sizeof(buf), "error %d", e);
+	return buf;
+}
+
 /* GET /metrics from host:port; the body (malloc'ed) or NULL. */
 static char *
 fetch(const char *host, const char *port, int timeout_ms, size_t *len,
@@ -210,7 +221,7 @@ fetch(const char *host, const char *port, int timeout_ms, size_t *len,
 		snprintf(err, errlen,
 		    "cannot connect to the admin listener %s port %s: %s "
 		    "(admin.listen in socketd.conf; --admin HOST:PORT)",
-		    host, port, strerror(errno));
+		    host, port, errtext(errno));
 		return NULL;
 	}
 	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) !=
@@ -252,7 +263,7 @@ fetch(const char *host, const char *port, int timeout_ms, size_t *len,
 	buf[*len] = '\0';
 	return buf;
 io:
-	snprintf(err, errlen, "GET /metrics: %s", strerror(errno));
+	snprintf(err, errlen, "GET /metrics: %s", errtext(errno));
 fail:
 	close(fd);
 	free(buf);
@@ -353,9 +364,10 @@ show(const struct top_sample *a, const struct top_sample *b, double dt, int tty)
 	(void)localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (!tty) {
-		printf("%s req/s %.0f err/s %.0f conns %.0f in_kB/s %.1f "
-		       "out_kB/s %.1f queue %.0f handler_queue %.0f inflight "
-		       "%.0f p99 %s\n",
+		(void)printf(
+		    "%s req/s %.0f err/s %.0f conns %.0f in_kB/s %.1f "
+		    "out_kB/s %.1f queue %.0f handler_queue %.0f inflight "
+		    "%.0f p99 %s\n",
 		    when, req, err,
 		    top_sum(b, "socketd_connections_active", NULL),
 		    rate(a, b, "socketd_received_bytes_total", NULL, dt) / 1024,
@@ -363,28 +375,30 @@ show(const struct top_sample *a, const struct top_sample *b, double dt, int tty)
 		    top_sum(b, "socketd_handoff_queue_length", NULL),
 		    top_sum(b, "socketd_handler_queue_length", NULL),
 		    top_sum(b, "socketd_requests_in_flight", NULL), p99s);
-		fflush(stdout);
+		(void)fflush(stdout);
 		return;
 	}
-	printf("\033[H\033[2J");
-	printf("socketd top  %s  (every %.1f s; Ctrl-C quits)\n\n", when, dt);
-	printf("  requests/s   %12.0f     errors/s %10.0f\n", req, err);
-	printf("  p99          %12s     in flight %9.0f\n", p99s,
+	(void)printf("\033[H\033[2J");
+	(void)printf(
+	    "socketd top  %s  (every %.1f s; Ctrl-C quits)\n\n", when, dt);
+	(void)printf("  requests/s   %12.0f     errors/s %10.0f\n", req, err);
+	(void)printf("  p99          %12s     in flight %9.0f\n", p99s,
 	    top_sum(b, "socketd_requests_in_flight", NULL));
-	printf("  connections  %12.0f     new/s %13.0f\n",
+	(void)printf("  connections  %12.0f     new/s %13.0f\n",
 	    top_sum(b, "socketd_connections_active", NULL),
 	    rate(a, b, "socketd_connections_accepted_total", NULL, dt));
-	printf("  received     %9.1f kB/s     sent %11.1f kB/s\n",
+	(void)printf("  received     %9.1f kB/s     sent %11.1f kB/s\n",
 	    rate(a, b, "socketd_received_bytes_total", NULL, dt) / 1024,
 	    rate(a, b, "socketd_sent_bytes_total", NULL, dt) / 1024);
-	printf("  queue        %12.0f     handler queue %5.0f\n",
+	(void)printf("  queue        %12.0f     handler queue %5.0f\n",
 	    top_sum(b, "socketd_handoff_queue_length", NULL),
 	    top_sum(b, "socketd_handler_queue_length", NULL));
-	printf("\n  %-24s %12s\n", "opcode", "requests/s");
+	(void)printf("\n  %-24s %12s\n", "opcode", "requests/s");
 	for (i = 0; i < n && i < 12; i++)
 		if (ops[i].rate > 0 || i < 3)
-			printf("  %-24s %12.0f\n", ops[i].op, ops[i].rate);
-	fflush(stdout);
+			(void)printf(
+			    "  %-24s %12.0f\n", ops[i].op, ops[i].rate);
+	(void)fflush(stdout);
 }
 
 static void
@@ -477,6 +491,7 @@ top_main(const char *host, int timeout_ms, int argc, char **argv)
 	memset(&prev, 0, sizeof(prev));
 	if (sample(ahost, aport, timeout_ms, &prev, err, sizeof(err)) != 0) {
 		complain(err);
+		top_sample_free(&prev);
 		return 3;
 	}
 	for (i = 0; count < 0 || i < count; i++) {
@@ -488,6 +503,7 @@ top_main(const char *host, int timeout_ms, int argc, char **argv)
 		if (sample(ahost, aport, timeout_ms, &cur, err, sizeof(err)) !=
 		    0) {
 			complain(err);
+			top_sample_free(&cur);
 			top_sample_free(&prev);
 			return 3;
 		}
