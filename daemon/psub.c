@@ -63,7 +63,7 @@ struct psub_conn {
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
 	struct psub_conn *dnext;         /* dirty, during one delivery */
-	char cn[128];                    /* TLS client CN; "" none */
+	char *cn; /* TLS client CN once asked; NULL: not yet or none */
 };
 
 // NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
@@ -184,21 +184,21 @@ pc_cn(struct psub_conn *pc)
 	char subj[512], *p, *e;
 
 	if (pc->cn_done)
-		return pc->cn;
+		return pc->cn != NULL ? pc->cn : "";
 	pc->cn_done = 1;
 	if (!(c->flags & CONN_TLS) || c->io_ctx == NULL ||
 	    tls_conn_subject(c->io_ctx, subj, sizeof(subj)) != 0)
-		return pc->cn;
+		return "";
 	for (p = subj; (p = strstr(p, "CN=")) != NULL; p += 3)
 		if (p == subj || p[-1] == '/' || p[-1] == ',' || p[-1] == ' ')
 			break;
 	if (p == NULL)
-		return pc->cn;
+		return "";
 	p += 3;
 	for (e = p; *e != '\0' && *e != '/' && *e != ','; e++)
 		;
-	snprintf(pc->cn, sizeof(pc->cn), "%.*s", (int)(e - p), p);
-	return pc->cn;
+	pc->cn = strndup(p, (size_t)(e - p)); /* NULL: "" (no match) */
+	return pc->cn != NULL ? pc->cn : "";
 }
 
 /*
@@ -445,7 +445,12 @@ msg_put(struct psub_msg *m)
 		free(m);
 }
 
-/* Deliver a batch on w, write the touched connections, free the batch. */
+/*
+ * Deliver a batch on w and free it.  The touched connections are written
+ * by psub_tick(), after the loop iteration's events: a write that fails
+ * closes the connection, and an event for it may still be waiting in the
+ * same epoll batch.
+ */
 static void
 deliver_batch(struct worker *w, struct psub_batch *b)
 {
@@ -465,7 +470,6 @@ deliver_batch(struct worker *w, struct psub_batch *b)
 	}
 	__atomic_fetch_sub(&p->inq, b->bytes, __ATOMIC_RELEASE);
 	free(b);
-	settle_dirty(w);
 }
 
 void
@@ -846,6 +850,7 @@ psub_conn_close(struct worker *w, struct conn *c)
 	if (pc->anext != NULL)
 		pc->anext->aprev = pc->aprev;
 	c->ext->ps = NULL;
+	free(pc->cn);
 	free(pc);
 }
 
@@ -923,6 +928,7 @@ psub_tick(struct worker *w)
 	p = pw_of(w);
 	for (i = 0; i < g_ps->n; i++)
 		flush_one(w, i);
+	settle_dirty(w); /* the inbox's batches and our own */
 	if (p->acl_gen != w->gen) {
 		p->acl_gen = w->gen;
 		recheck_acl(w);

@@ -1066,7 +1066,7 @@ worker_main(struct pool_worker *pw, void *arg)
 	struct worker *w = &srv->workers[pool_worker_index(pw)];
 	struct epoll_event evs[MAX_EVENTS], ev;
 	struct conn *c;
-	int i, n, timeout;
+	int i, n, timeout, inbox;
 
 	w->pw = pw;
 	test_hook_sleep(w);
@@ -1105,11 +1105,12 @@ worker_main(struct pool_worker *pw, void *arg)
 		w->now = now_mono_ms();
 		STAT_SET(w->st.loop_ms, w->now);
 		refresh_cfg(w);
+		inbox = 0;
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				take_new(w);
 			else if (evs[i].data.ptr == &w->inbox)
-				dispatch_inbox(w);
+				inbox = 1; /* after the events: see below */
 			else
 				on_event(w, evs[i].data.ptr, evs[i].events);
 		}
@@ -1128,8 +1129,14 @@ worker_main(struct pool_worker *pw, void *arg)
 			c->flags &= ~(uint32_t)CONN_READY;
 			serve_buffered(w, c);
 		}
-		/* Replies that handlers made on this thread. */
-		if (dispatch_local_pending(w))
+		/*
+		 * Replies and pushes from other threads, and those handlers
+		 * made on this one.  Only now, after the events: writing them
+		 * may close a connection whose own event is still waiting in
+		 * evs[] (a reset peer's EPOLLERR), which would then be read
+		 * from freed memory.
+		 */
+		if (inbox || dispatch_local_pending(w))
 			dispatch_inbox(w);
 		psub_tick(w); /* pub/sub batches out, paused publishers */
 		if (!w->draining && pool_worker_stopping(pw))

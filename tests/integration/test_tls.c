@@ -804,6 +804,55 @@ test_tls_certificate_errors_at_start(void **state)
 	free(r);
 }
 
+/* Pub/sub permissions by verified client certificate CN (pubsub.acl). */
+static int
+ps_subscribe(struct sdc *c, uint32_t id, const char *filter)
+{
+	struct proto_resp resp;
+	char err[SDC_ERRLEN];
+	uint8_t p[128];
+	size_t fl = strlen(filter);
+
+	proto_put_u32(p, id);
+	p[4] = 0;
+	p[5] = 0;
+	proto_put_u16(p + 6, (uint16_t)fl);
+	memcpy(p + 8, filter, fl);
+	if (sdc_call(c, 0x10, p, 8 + fl, &resp, err) == -1)
+		fail_msg("SUBSCRIBE %s: %s", filter, err);
+	return resp.status;
+}
+
+static void
+test_tls_pubsub_acl_by_cn(void **state)
+{
+	char more[700], acl[400], err[SDC_ERRLEN];
+	struct h_daemon *d;
+	struct sdc *c, *plain;
+	int tport;
+
+	need_openssl();
+	snprintf(more, sizeof(more), "ca = \"%s\"; verify_client = true;",
+	    cert("ca.pem"));
+	snprintf(acl, sizeof(acl),
+	    "workers = 2;\npubsub: { acl = ( { tls_cn = "
+	    "\"socketd-test-client\"; subscribe = [ \"secure.>\" ]; "
+	    "publish = [ \"secure.>\" ]; } ); };");
+	d = tls_start(T(state), &tport, more, acl);
+	plain = h_sdc_settled(T(state), d);
+	/* No rule applies to a plain connection: refused. */
+	assert_int_equal(ps_subscribe(plain, 1, "secure.x"), PROTO_FORBIDDEN);
+	c = tls_try(
+	    tport, cert("ca.pem"), cert("client.pem"), cert("client.key"), err);
+	if (c == NULL)
+		fail_msg("with a client certificate: %s", err);
+	assert_int_equal(ps_subscribe(c, 1, "secure.x"), PROTO_OK);
+	assert_int_equal(ps_subscribe(c, 2, "secure.>"), PROTO_OK);
+	assert_int_equal(ps_subscribe(c, 3, "other.x"), PROTO_FORBIDDEN);
+	assert_int_equal(ps_subscribe(c, 4, ">"), PROTO_FORBIDDEN);
+	assert_int_equal(h_stat(plain, "pubsub_denied_total"), 3);
+}
+
 int
 main(void)
 {
@@ -827,6 +876,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_tls_large_and_pipelined, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_bench, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_tls_pubsub_acl_by_cn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tls_certificate_errors_at_start, setup, teardown),
 	};
