@@ -42,8 +42,7 @@ static const char *const err_text[] = {
     [PUBSUB_E_EMPTY] = "empty topic or filter",
     [PUBSUB_E_LONG] = "longer than 255 bytes",
     [PUBSUB_E_TOKENS] = "more than 32 tokens",
-    [PUBSUB_E_EMPTY_TOKEN] = "empty token (\"a..b\", a leading or "
-			     "trailing '.')",
+    [PUBSUB_E_EMPTY_TOKEN] = "empty token: \"a..b\" or a '.' at either end",
     [PUBSUB_E_BYTE] = "byte outside 0x21-0x7e",
     [PUBSUB_E_WILDCARD] = "'*' or '>' must be a whole token",
     [PUBSUB_E_GT_NOT_LAST] = "'>' must be the last token",
