@@ -49,13 +49,8 @@
 #include <arpa/inet.h>
 
 #include "cfg.h"
+#include "cfg_int.h"
 #include "pubsub.h"
-
-#if defined(__GNUC__)
-#define CFG_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define CFG_PRINTF(f, a)
-#endif
 
 enum spec_type {
 	SPEC_GROUP,   /* a group of further settings (sub) */
@@ -76,6 +71,7 @@ enum spec_type {
 	SPEC_AGENT,   /* admin.agent_listen */
 	SPEC_SLOW,    /* pubsub.slow_consumer */
 	SPEC_PSACL,   /* pubsub.acl */
+	SPEC_PROCS,   /* the processes list (cfg_procs.c) */
 };
 
 struct spec {
@@ -164,6 +160,7 @@ static const struct spec root_spec[] = {
     {"group", SPEC_STRING, FIELD(group), 0, 0, NULL},
     {"pid_file", SPEC_STRING, FIELD(pid_file), 0, 0, NULL},
     {"modules", SPEC_MODULES, 0, 0, 0, NULL},
+    {"processes", SPEC_PROCS, 0, 0, 0, NULL},
     {"module_dir", SPEC_STRING, FIELD(module_dir), 0, 0, NULL},
     {"handler_threads", SPEC_UINT, FIELD(handler_threads), 1,
 	CFG_HANDLER_THREADS_MAX, NULL},
@@ -207,12 +204,6 @@ static const char *const default_listen[] = {"127.0.0.1:7411", "[::1]:7411"};
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9411"
 #define DEFAULT_AGENT_LISTEN "127.0.0.1:9412"
 
-/* State of one cfg_load call. */
-struct loader {
-	const char *path; /* the main file, as given */
-	const char *dir;  /* its directory: the @include base */
-	struct cfg_error *err;
-};
 
 /*
  * Fill err: the parts, then the whole text "file:line: key: msg", leaving
@@ -266,12 +257,9 @@ report_path(const struct loader *ld, const char *name, char *buf, size_t cap)
 		snprintf(buf, cap, "%s/%s", ld->dir, name);
 }
 
-static void fail(const struct loader *, const config_setting_t *, const char *,
-    const char *, ...) CFG_PRINTF(4, 5);
-
 /* Report a problem with setting s, whose dotted name is key. */
-static void
-fail(const struct loader *ld, const config_setting_t *s, const char *key,
+void
+cfg_fail(const struct loader *ld, const config_setting_t *s, const char *key,
     const char *fmt, ...)
 {
 	char file[sizeof(ld->err->file)];
@@ -382,16 +370,16 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 	int len, tls;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		fail(ld, s, key, "expected a list of strings");
+		cfg_fail(ld, s, key, "expected a list of strings");
 		return -1;
 	}
 	len = config_setting_length(s);
 	if (len == 0) {
-		fail(ld, s, key, "expected at least one address");
+		cfg_fail(ld, s, key, "expected at least one address");
 		return -1;
 	}
 	if (len > CFG_LISTEN_MAX) {
-		fail(ld, s, key, "at most %d addresses, not %d", CFG_LISTEN_MAX,
+		cfg_fail(ld, s, key, "at most %d addresses, not %d", CFG_LISTEN_MAX,
 		    len);
 		return -1;
 	}
@@ -406,13 +394,13 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail(ld, e ? e : s, key, "expected a list of strings");
+			cfg_fail(ld, e ? e : s, key, "expected a list of strings");
 			return -1;
 		}
 		v = config_setting_get_string(e);
 		addr = cfg_listen_addr(v, &tls);
 		if (!tls && (scheme = strstr(v, "://")) != NULL) {
-			fail(ld, e, key,
+			cfg_fail(ld, e, key,
 			    "\"%.100s\": unknown scheme \"%.*s\" (only "
 			    "\"" CFG_TLS_PREFIX "\" may precede an address)",
 			    v, (int)(scheme + 3 - v > 20 ? 20 : scheme + 3 - v),
@@ -420,7 +408,7 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 			return -1;
 		}
 		if ((why = check_listen(addr)) != NULL) {
-			fail(ld, e, key, "\"%.100s\": %s", v, why);
+			cfg_fail(ld, e, key, "\"%.100s\": %s", v, why);
 			return -1;
 		}
 		plen = (size_t)(addr - v);
@@ -435,14 +423,14 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 		} else
 			c->listen[i] = strdup(v);
 		if (c->listen[i] == NULL) {
-			fail(ld, e, key, "out of memory");
+			cfg_fail(ld, e, key, "out of memory");
 			return -1;
 		}
 		c->nlisten = i + 1;
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg_listen_addr(c->listen[j], NULL),
 				cfg_listen_addr(c->listen[i], NULL)) == 0) {
-				fail(ld, e, key, "\"%.100s\": listed twice", v);
+				cfg_fail(ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
 	}
@@ -463,12 +451,12 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 	int len;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		fail(ld, s, key, "expected a list of strings");
+		cfg_fail(ld, s, key, "expected a list of strings");
 		return -1;
 	}
 	len = config_setting_length(s);
 	if (len > CFG_ADMIN_LISTEN_MAX) {
-		fail(ld, s, key, "at most %d addresses, not %d",
+		cfg_fail(ld, s, key, "at most %d addresses, not %d",
 		    CFG_ADMIN_LISTEN_MAX, len);
 		return -1;
 	}
@@ -481,12 +469,12 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail(ld, e ? e : s, key, "expected a list of strings");
+			cfg_fail(ld, e ? e : s, key, "expected a list of strings");
 			return -1;
 		}
 		v = config_setting_get_string(e);
 		if (strstr(v, "://") != NULL) {
-			fail(ld, e, key,
+			cfg_fail(ld, e, key,
 			    "\"%.100s\": no scheme here (the admin listeners "
 			    "serve plain HTTP and text; keep them on loopback "
 			    "or a management network)",
@@ -494,7 +482,7 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 			return -1;
 		}
 		if ((why = check_listen(v)) != NULL) {
-			fail(ld, e, key, "\"%.100s\": %s", v, why);
+			cfg_fail(ld, e, key, "\"%.100s\": %s", v, why);
 			return -1;
 		}
 		if (v[0] == '*' && v[1] == ':') {
@@ -506,13 +494,13 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 			list[i] = strdup(v);
 		}
 		if (list[i] == NULL) {
-			fail(ld, e, key, "out of memory");
+			cfg_fail(ld, e, key, "out of memory");
 			return -1;
 		}
 		*nlist = i + 1;
 		for (j = 0; j < i; j++)
 			if (strcmp(list[j], list[i]) == 0) {
-				fail(ld, e, key, "\"%.100s\": listed twice", v);
+				cfg_fail(ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
 	}
@@ -546,7 +534,7 @@ load_int(const struct loader *ld, const config_setting_t *s, const char *key,
 	}
 	return 0;
 bad:
-	fail(ld, s, key, "must be an integer from %lld to %lld", sp->min,
+	cfg_fail(ld, s, key, "must be an integer from %lld to %lld", sp->min,
 	    sp->max);
 	return -1;
 }
@@ -574,7 +562,7 @@ load_timeout(const struct loader *ld, const config_setting_t *s,
 		if (!(f >= (double)sp->min && f <= (double)sp->max))
 			goto bad;
 		if (f > 0 && f < 0.001) {
-			fail(ld, s, key,
+			cfg_fail(ld, s, key,
 			    "must be 0 (none) or at least 0.001 seconds");
 			return -1;
 		}
@@ -586,7 +574,7 @@ load_timeout(const struct loader *ld, const config_setting_t *s,
 	*(uint32_t *)(void *)((char *)c + sp->off) = ms;
 	return 0;
 bad:
-	fail(ld, s, key, "must be a number of seconds from %lld to %lld",
+	cfg_fail(ld, s, key, "must be a number of seconds from %lld to %lld",
 	    sp->min, sp->max);
 	return -1;
 }
@@ -616,7 +604,7 @@ load_enum(const struct loader *ld, const config_setting_t *s, const char *key,
 		if (r > 0)
 			n += (size_t)r;
 	}
-	fail(ld, s, key, "must be %s", list);
+	cfg_fail(ld, s, key, "must be %s", list);
 	return -1;
 }
 
@@ -663,13 +651,13 @@ load_cidrs(const struct loader *ld, const config_setting_t *s, const char *key,
 	int i, len;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		fail(ld, s, key,
+		cfg_fail(ld, s, key,
 		    "expected a list of addresses (\"10.0.0.0/8\")");
 		return -1;
 	}
 	len = config_setting_length(s);
 	if (len > CFG_ACL_MAX) {
-		fail(
+		cfg_fail(
 		    ld, s, key, "at most %d entries, not %d", CFG_ACL_MAX, len);
 		return -1;
 	}
@@ -677,13 +665,13 @@ load_cidrs(const struct loader *ld, const config_setting_t *s, const char *key,
 	for (i = 0; i < len; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail(ld, e ? e : s, key,
+			cfg_fail(ld, e ? e : s, key,
 			    "expected a list of addresses (\"10.0.0.0/8\")");
 			return -1;
 		}
 		v = config_setting_get_string(e);
 		if (cfg_cidr_parse(v, &list[i]) != 0) {
-			fail(ld, e, key,
+			cfg_fail(ld, e, key,
 			    "\"%.100s\": not an IPv4 or IPv6 address with an "
 			    "optional /prefix",
 			    v);
@@ -751,7 +739,7 @@ load_string(const struct loader *ld, const config_setting_t *s, const char *key,
 	const char *v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fail(ld, s, key, "must be a string in double quotes");
+		cfg_fail(ld, s, key, "must be a string in double quotes");
 		return -1;
 	}
 	v = config_setting_get_string(s);
@@ -760,21 +748,19 @@ load_string(const struct loader *ld, const config_setting_t *s, const char *key,
 	if (v[0] == '\0')
 		return 0;
 	if (strlen(v) > 4095) {
-		fail(ld, s, key, "must be shorter than 4096 bytes");
+		cfg_fail(ld, s, key, "must be shorter than 4096 bytes");
 		return -1;
 	}
 	if ((*field = strdup(v)) == NULL) {
-		fail(ld, s, key, "out of memory");
+		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-static void keyf(char *, size_t, const char *, ...) CFG_PRINTF(3, 4);
-
 /* A setting's dotted name, cut to fit (error messages only). */
-static void
-keyf(char *buf, size_t cap, const char *fmt, ...)
+void
+cfg_keyf(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -784,8 +770,8 @@ keyf(char *buf, size_t cap, const char *fmt, ...)
 }
 
 /* A name of [a-z0-9_], 1-64 bytes: module, handler and setting names. */
-static int
-good_name(const char *s)
+int
+cfg_good_name(const char *s)
 {
 	size_t n;
 
@@ -796,8 +782,8 @@ good_name(const char *s)
 	return n > 0 && n <= 64;
 }
 
-static char *
-source_file(const struct loader *ld, const config_setting_t *s)
+char *
+cfg_source_file(const struct loader *ld, const config_setting_t *s)
 {
 	char file[sizeof(ld->err->file)];
 
@@ -817,28 +803,28 @@ load_msettings(const struct loader *ld, const config_setting_t *grp,
 	int i, n;
 
 	if (!config_setting_is_group(grp)) {
-		fail(ld, grp, prefix, "expected a group { ... }");
+		cfg_fail(ld, grp, prefix, "expected a group { ... }");
 		return -1;
 	}
 	n = config_setting_length(grp);
 	if (n > CFG_MSETTINGS_MAX) {
-		fail(ld, grp, prefix, "more than %d settings",
+		cfg_fail(ld, grp, prefix, "more than %d settings",
 		    CFG_MSETTINGS_MAX);
 		return -1;
 	}
 	if (n > 0 && (m->settings = calloc((size_t)n, sizeof(*v))) == NULL) {
-		fail(ld, grp, prefix, "out of memory");
+		cfg_fail(ld, grp, prefix, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(grp, (unsigned)i);
 		name = config_setting_name(s);
-		keyf(key, sizeof(key), "%s.%s", prefix, name ? name : "");
+		cfg_keyf(key, sizeof(key), "%s.%s", prefix, name ? name : "");
 		v = &m->settings[m->nsettings];
 		if ((v->name = strdup(name ? name : "")) == NULL ||
-		    (v->file = source_file(ld, s)) == NULL) {
+		    (v->file = cfg_source_file(ld, s)) == NULL) {
 			free(v->name);
-			fail(ld, s, key, "out of memory");
+			cfg_fail(ld, s, key, "out of memory");
 			return -1;
 		}
 		v->line = (int)config_setting_source_line(s);
@@ -861,12 +847,12 @@ load_msettings(const struct loader *ld, const config_setting_t *grp,
 			v->type = CFG_MVAL_STRING;
 			if ((v->s = strdup(config_setting_get_string(s))) ==
 			    NULL) {
-				fail(ld, s, key, "out of memory");
+				cfg_fail(ld, s, key, "out of memory");
 				return -1;
 			}
 			break;
 		default:
-			fail(ld, s, key,
+			cfg_fail(ld, s, key,
 			    "must be a number, true or false, or a string");
 			return -1;
 		}
@@ -886,21 +872,21 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 	int i, n;
 
 	if (!config_setting_is_group(e)) {
-		fail(ld, e, key,
+		cfg_fail(ld, e, key,
 		    "each entry must be a group { name = ...; path = ...; "
 		    "opcode = ...; }");
 		return -1;
 	}
 	m->line = (int)config_setting_source_line(e);
-	if ((m->file = source_file(ld, e)) == NULL) {
-		fail(ld, e, key, "out of memory");
+	if ((m->file = cfg_source_file(ld, e)) == NULL) {
+		cfg_fail(ld, e, key, "out of memory");
 		return -1;
 	}
 	/* The name first: the other keys are reported under it. */
 	if ((s = config_setting_get_member(e, "name")) == NULL ||
 	    config_setting_type(s) != CONFIG_TYPE_STRING ||
-	    !good_name(config_setting_get_string(s))) {
-		fail(ld, s != NULL ? s : e, key,
+	    !cfg_good_name(config_setting_get_string(s))) {
+		cfg_fail(ld, s != NULL ? s : e, key,
 		    "every module needs name = \"...\" of 1-64 characters "
 		    "a-z, 0-9 and _");
 		return -1;
@@ -908,30 +894,30 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 	name = config_setting_get_string(s);
 	for (j = 0; j + 1 < c->nmodules; j++) /* the last one is m */
 		if (strcmp(c->modules[j].name, name) == 0) {
-			fail(ld, s, key, "module \"%s\" is listed twice", name);
+			cfg_fail(ld, s, key, "module \"%s\" is listed twice", name);
 			return -1;
 		}
 	if ((m->name = strdup(name)) == NULL) {
-		fail(ld, s, key, "out of memory");
+		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}
 	n = config_setting_length(e);
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(e, (unsigned)i);
 		name = config_setting_name(s);
-		keyf(k, sizeof(k), "modules.%s.%s", m->name, name ? name : "");
+		cfg_keyf(k, sizeof(k), "modules.%s.%s", m->name, name ? name : "");
 		if (strcmp(name, "name") == 0)
 			continue;
 		if (strcmp(name, "path") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
 			    config_setting_get_string(s)[0] == '\0') {
-				fail(ld, s, k, "must be a file name in quotes");
+				cfg_fail(ld, s, k, "must be a file name in quotes");
 				return -1;
 			}
 			free(m->path);
 			if ((m->path = strdup(config_setting_get_string(s))) ==
 			    NULL) {
-				fail(ld, s, k, "out of memory");
+				cfg_fail(ld, s, k, "out of memory");
 				return -1;
 			}
 		} else if (strcmp(name, "opcode") == 0) {
@@ -941,7 +927,7 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 			else
 				v = config_setting_get_int64(s);
 			if (v < 0x80 || v > 0xff) {
-				fail(ld, s, k,
+				cfg_fail(ld, s, k,
 				    "must be an opcode from 0x80 to 0xff");
 				return -1;
 			}
@@ -950,15 +936,15 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 			if (load_msettings(ld, s, k, m) == -1)
 				return -1;
 		} else {
-			fail(ld, s, k,
+			cfg_fail(ld, s, k,
 			    "unknown setting (a module entry has name, path, "
 			    "opcode and settings)");
 			return -1;
 		}
 	}
 	if (m->path == NULL || m->opcode == 0) {
-		keyf(k, sizeof(k), "modules.%s", m->name);
-		fail(ld, e, k, "missing %s",
+		cfg_keyf(k, sizeof(k), "modules.%s", m->name);
+		cfg_fail(ld, e, k, "missing %s",
 		    m->path == NULL ? "path" : "opcode");
 		return -1;
 	}
@@ -973,21 +959,21 @@ load_modules(const struct loader *ld, const config_setting_t *s,
 	int i, n;
 
 	if (!config_setting_is_list(s)) {
-		fail(ld, s, key, "expected a list ( { ... }, ... )");
+		cfg_fail(ld, s, key, "expected a list ( { ... }, ... )");
 		return -1;
 	}
 	n = config_setting_length(s);
 	if (n > CFG_MODULES_MAX) {
-		fail(ld, s, key, "more than %d modules", CFG_MODULES_MAX);
+		cfg_fail(ld, s, key, "more than %d modules", CFG_MODULES_MAX);
 		return -1;
 	}
 	if (n > 0 &&
 	    (c->modules = calloc((size_t)n, sizeof(*c->modules))) == NULL) {
-		fail(ld, s, key, "out of memory");
+		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		keyf(k, sizeof(k), "%s[%d]", key, i);
+		cfg_keyf(k, sizeof(k), "%s[%d]", key, i);
 		c->nmodules++;
 		if (load_module(ld, config_setting_get_elem(s, (unsigned)i), k,
 			c, &c->modules[i]) == -1)
@@ -1008,34 +994,34 @@ load_patterns(const struct loader *ld, const config_setting_t *s,
 	int i, n;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		fail(ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
+		cfg_fail(ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
 		return -1;
 	}
 	n = config_setting_length(s);
 	if (n > CFG_PSACL_PATTERNS) {
-		fail(ld, s, key, "at most %d filters, not %d",
+		cfg_fail(ld, s, key, "at most %d filters, not %d",
 		    CFG_PSACL_PATTERNS, n);
 		return -1;
 	}
 	if (n > 0 && (r->pat[l] = calloc((size_t)n, sizeof(char *))) == NULL) {
-		fail(ld, s, key, "out of memory");
+		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail(ld, e ? e : s, key,
+			cfg_fail(ld, e ? e : s, key,
 			    "expected a list of filters ([ \"chat.>\" ])");
 			return -1;
 		}
 		v = config_setting_get_string(e);
 		if ((pe = pubsub_filter_check(v, strlen(v))) != PUBSUB_OK) {
-			fail(ld, e, key, "\"%.100s\": not a valid filter: %s",
+			cfg_fail(ld, e, key, "\"%.100s\": not a valid filter: %s",
 			    v, pubsub_err_str(pe));
 			return -1;
 		}
 		if ((r->pat[l][i] = strdup(v)) == NULL) {
-			fail(ld, e, key, "out of memory");
+			cfg_fail(ld, e, key, "out of memory");
 			return -1;
 		}
 		r->npat[l] = (size_t)i + 1;
@@ -1053,27 +1039,27 @@ load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
 	int i, n, l;
 
 	if (!config_setting_is_group(e)) {
-		fail(ld, e, key,
+		cfg_fail(ld, e, key,
 		    "each rule must be a group { peer = ...; publish = [ ... "
 		    "]; ... }");
 		return -1;
 	}
 	r->line = (int)config_setting_source_line(e);
-	if ((r->file = source_file(ld, e)) == NULL) {
-		fail(ld, e, key, "out of memory");
+	if ((r->file = cfg_source_file(ld, e)) == NULL) {
+		cfg_fail(ld, e, key, "out of memory");
 		return -1;
 	}
 	n = config_setting_length(e);
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(e, (unsigned)i);
 		name = config_setting_name(s);
-		keyf(k, sizeof(k), "%s.%s", key, name ? name : "");
+		cfg_keyf(k, sizeof(k), "%s.%s", key, name ? name : "");
 		for (l = 0; l < CFG_PS_LISTS; l++)
 			if (strcmp(name, ps_list_names[l]) == 0)
 				break;
 		if (l < CFG_PS_LISTS) {
 			if (r->pat[l] != NULL) {
-				fail(ld, s, k, "listed twice");
+				cfg_fail(ld, s, k, "listed twice");
 				return -1;
 			}
 			if (load_patterns(ld, s, k, r, (enum cfg_ps_list)l) ==
@@ -1085,7 +1071,7 @@ load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
 			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
 			    cfg_cidr_parse(
 				config_setting_get_string(s), &r->peer) != 0) {
-				fail(ld, s, k,
+				cfg_fail(ld, s, k,
 				    "must be an IPv4 or IPv6 network "
 				    "(\"10.0.0.0/8\")");
 				return -1;
@@ -1094,15 +1080,15 @@ load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
 		} else if (strcmp(name, "tls_cn") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
 			    (v = config_setting_get_string(s))[0] == '\0') {
-				fail(ld, s, k, "must be a non-empty string");
+				cfg_fail(ld, s, k, "must be a non-empty string");
 				return -1;
 			}
 			if ((r->tls_cn = strdup(v)) == NULL) {
-				fail(ld, s, k, "out of memory");
+				cfg_fail(ld, s, k, "out of memory");
 				return -1;
 			}
 		} else {
-			fail(ld, s, k,
+			cfg_fail(ld, s, k,
 			    "unknown setting (a rule has peer, tls_cn, "
 			    "publish, subscribe, deny_publish and "
 			    "deny_subscribe)");
@@ -1110,7 +1096,7 @@ load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
 		}
 	}
 	if (!r->has_peer && r->tls_cn == NULL) {
-		fail(ld, e, key,
+		cfg_fail(ld, e, key,
 		    "a rule needs peer = \"CIDR\" or tls_cn = \"NAME\" (whom "
 		    "it applies to)");
 		return -1;
@@ -1126,12 +1112,12 @@ load_psacl(const struct loader *ld, const config_setting_t *s, const char *key,
 	int i, n;
 
 	if (!config_setting_is_list(s)) {
-		fail(ld, s, key, "expected a list ( { ... }, ... )");
+		cfg_fail(ld, s, key, "expected a list ( { ... }, ... )");
 		return -1;
 	}
 	n = config_setting_length(s);
 	if (n > CFG_PSACL_MAX) {
-		fail(ld, s, key, "more than %d rules", CFG_PSACL_MAX);
+		cfg_fail(ld, s, key, "more than %d rules", CFG_PSACL_MAX);
 		return -1;
 	}
 	free_psacl(c->pubsub_acl, c->pubsub_nacl);
@@ -1140,11 +1126,11 @@ load_psacl(const struct loader *ld, const config_setting_t *s, const char *key,
 	if (n > 0 &&
 	    (c->pubsub_acl = calloc((size_t)n, sizeof(*c->pubsub_acl))) ==
 		NULL) {
-		fail(ld, s, key, "out of memory");
+		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		keyf(k, sizeof(k), "%s[%d]", key, i);
+		cfg_keyf(k, sizeof(k), "%s[%d]", key, i);
 		c->pubsub_nacl++;
 		if (load_psrule(ld, config_setting_get_elem(s, (unsigned)i), k,
 			&c->pubsub_acl[i]) == -1)
@@ -1180,14 +1166,14 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			if (strcmp(sp->name, name) == 0)
 				break;
 		if (sp->name == NULL) {
-			fail(ld, s, key, "unknown setting");
+			cfg_fail(ld, s, key, "unknown setting");
 			return -1;
 		}
 
 		switch (sp->type) {
 		case SPEC_GROUP:
 			if (!config_setting_is_group(s)) {
-				fail(ld, s, key, "expected a group { ... }");
+				cfg_fail(ld, s, key, "expected a group { ... }");
 				return -1;
 			}
 			if (load_group(ld, s, key, sp->sub, c) == -1)
@@ -1209,7 +1195,7 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			break;
 		case SPEC_BOOL:
 			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-				fail(ld, s, key, "must be true or false");
+				cfg_fail(ld, s, key, "must be true or false");
 				return -1;
 			}
 			*(int *)(void *)((char *)c + sp->off) =
@@ -1267,6 +1253,10 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			break;
 		case SPEC_PSACL:
 			if (load_psacl(ld, s, key, c) == -1)
+				return -1;
+			break;
+		case SPEC_PROCS:
+			if (cfg_load_procs(ld, s, key, c) == -1)
 				return -1;
 			break;
 		}
@@ -1363,7 +1353,7 @@ check_dependencies(
 		    c->tls_certificate == NULL ? "tls.certificate" : "tls.key";
 		/* Defaults have no tls:// entry: it is in the file. */
 		if ((e = tls_listen_elem(lc)) != NULL) {
-			fail(ld, e, need,
+			cfg_fail(ld, e, need,
 			    "not set, and listen \"%.100s\" needs it",
 			    config_setting_get_string(e));
 			return -1;
@@ -1377,7 +1367,7 @@ check_dependencies(
 		s = config_lookup(lc, "tls.verify_client");
 		if (s == NULL)
 			s = config_root_setting(lc);
-		fail(ld, s, "tls.verify_client",
+		cfg_fail(ld, s, "tls.verify_client",
 		    "needs tls.ca, the CA certificates that client "
 		    "certificates are checked against");
 		return -1;
@@ -1519,6 +1509,8 @@ cfg_load(const char *path, struct cfg *out, struct cfg_error *err)
 		    &ld, config_root_setting(&lc), NULL, root_spec, &c);
 		if (rc == 0)
 			rc = check_dependencies(&ld, &lc, &c);
+		if (rc == 0)
+			rc = cfg_check_proc_names(&ld, &lc, &c);
 	} else if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
 		e = errno;
 		/* libconfig refuses a directory without setting errno. */
@@ -1657,6 +1649,7 @@ cfg_free(struct cfg *c)
 	free(c->module_dir);
 	free_modules(c->modules, c->nmodules);
 	free_psacl(c->pubsub_acl, c->pubsub_nacl);
+	cfg_free_procs(c->procs, c->nprocs);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1781,9 +1774,12 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c.module_dir = NULL;
 	c.modules = NULL;
 	c.nmodules = 0;
+	c.procs = NULL;
+	c.nprocs = 0;
 	c.pubsub_acl = NULL;
 	c.pubsub_nacl = 0;
 	if (copy_modules(&c, src) != 0 || copy_psacl(&c, src) != 0 ||
+	    cfg_copy_procs(&c, src) != 0 ||
 	    dup_str(&c.module_dir, src->module_dir) != 0 ||
 	    dup_str(&c.user, src->user) != 0 ||
 	    dup_str(&c.group, src->group) != 0 ||

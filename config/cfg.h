@@ -92,6 +92,32 @@ struct cfg_module {
 	size_t nsettings;
 };
 
+/*
+ * One entry of the processes list: a supervised handler program
+ * (daemon/procs.c).  argv and env are NULL-terminated; env entries are
+ * "NAME=value".
+ */
+#define CFG_PROCS_MAX          32
+#define CFG_PROC_ARGS_MAX      64
+#define CFG_PROC_ENV_MAX       64
+#define CFG_PROC_INSTANCES_MAX 64
+#define CFG_PROC_INFLIGHT_MAX  1024
+#define CFG_PROC_DELAY_MAX_S   60
+struct cfg_proc {
+	char *name;
+	char **argv; /* argv[0] is an absolute path */
+	size_t argc;
+	char **env;
+	size_t nenv;
+	unsigned opcode;       /* 0x80..0xff: its handler 0 */
+	unsigned instances;    /* copies of the program */
+	unsigned max_inflight; /* requests sent to one copy at a time */
+	char *user;            /* NULL: socketd's own */
+	uint32_t restart_delay_ms;
+	char *file; /* where the entry is */
+	int line;
+};
+
 /* Pub/sub permissions (pubsub.acl): one rule. */
 #define CFG_PSACL_MAX      64 /* rules */
 #define CFG_PSACL_PATTERNS 64 /* filters in one list */
@@ -172,6 +198,9 @@ struct cfg {
 	int pubsub_slow_drop;        /* slow_consumer: 0 disconnect, 1 drop */
 	struct cfg_psacl *pubsub_acl;
 	size_t pubsub_nacl;
+	/* Handler processes (daemon/procs.c). */
+	struct cfg_proc *procs;
+	size_t nprocs;
 };
 
 struct cfg_error {
@@ -197,6 +226,10 @@ int cfg_load(const char *path, struct cfg *out, struct cfg_error *err);
 
 /* Release what a struct cfg owns; accepts an empty or zeroed struct. */
 void cfg_free(struct cfg *c);
+
+/* One processes entry: a deep copy (0 or -1), and its release. */
+int cfg_proc_copy(struct cfg_proc *dst, const struct cfg_proc *src);
+void cfg_proc_clear(struct cfg_proc *p);
 
 /* Whether two module lists name the same modules, paths and opcodes. */
 int cfg_same_modules(const struct cfg *a, const struct cfg *b);

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "module.h"
 #include "privdrop.h"
+#include "procs.h"
 #include "psub.h"
 #include "runner.h"
 #include "server.h"
@@ -210,6 +211,7 @@ reload(struct server *srv)
 		reload_failed(srv, terr);
 		return;
 	}
+	procs_reload(srv->procs, &nc);
 	if ((sc = server_cfg_new(&nc)) == NULL) {
 		tls_ctx_free(tls);
 		cfg_free(&nc);
@@ -393,6 +395,12 @@ serve(struct server *srv, struct cfg *c)
 	srv->cfg->tls = tls; /* the server_cfg owns it now */
 	tls = NULL;
 	server_start_modules(srv);
+	/* Their handlers join the dispatch table before a worker reads it. */
+	if (procs_open(srv, c, &srv->procs, err, sizeof(err)) != 0) {
+		log_errx("%s", err);
+		procs_free(srv->procs);
+		fatalx("cannot start the handler processes");
+	}
 	server_start_workers(srv);
 	if (acceptor_start(srv, ls, n) == NULL)
 		fatalx("cannot start the acceptor thread");
@@ -450,6 +458,12 @@ serve(struct server *srv, struct cfg *c)
 	/* Blocking handlers still queued belong to closed connections. */
 	pool_runner_destroy(srv->runner);
 	srv->runner = NULL;
+	/* Every request was answered or abandoned: the children may go. */
+	sc = server_cfg_get(srv);
+	procs_stop(srv->procs, sc->c.shutdown_ms);
+	server_cfg_put(sc);
+	procs_free(srv->procs);
+	srv->procs = NULL;
 	modreg_fini(srv->mods);
 	server_stop_workers(srv);
 	/* c's strings went to the first server_cfg; use the one in force. */
@@ -487,6 +501,11 @@ check_only(const char *path, struct cfg *c)
 		return 1;
 	}
 	modreg_free(&mods);
+	if (procs_check(c, err, sizeof(err)) != 0) {
+		(void)fprintf(stderr, "socketd: %s\n", err);
+		cfg_free(c);
+		return 1;
+	}
 	printf("socketd: configuration file %s is OK\n", path);
 	cfg_free(c);
 	return 0;

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "runner.h"
+#include "procs.h"
 #include "psub.h"
 #include "module.h"
 #include "proto.h"
@@ -198,6 +199,7 @@ server_stats_text(void *arg, char *buf, size_t cap)
 		modreg_stats_text(s->mods, buf, cap, &off);
 	}
 	psub_stats_text(s, buf, cap, &off);
+	procs_stats_text(s->procs, buf, cap, &off);
 	return off;
 }
 

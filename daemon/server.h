@@ -102,6 +102,7 @@ struct server {
 	struct modreg *mods;        /* the dispatch table; read-only */
 	struct pool_runner *runner; /* SD_BLOCKING handlers; may be NULL */
 	struct psub *ps;            /* pub/sub (psub.h); NULL: disabled */
+	struct procs *procs;        /* handler processes; NULL: none */
 	size_t tls_listeners;       /* how many listeners serve TLS */
 
 	int conns_current; /* atomic */
