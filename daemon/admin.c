@@ -122,7 +122,9 @@ admin_ready(struct server *s, char *why, size_t len)
 static void
 aconn_close(struct admin *a, struct aconn *c)
 {
-	close(c->fd); /* also leaves the epoll set */
+	/* Not left to close(2): a child being started may hold a copy. */
+	(void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	free(c->out);
 	c->out = NULL;
 	c->fd = -1;

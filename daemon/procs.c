@@ -50,6 +50,7 @@
 #define PROCS_HELLO_MS  10000 /* start-up: every entry answers within */
 #define SLOT_BITS       10    /* CFG_PROC_INFLIGHT_MAX == 1 << SLOT_BITS */
 #define BACKOFF_MAX_MS  60000
+#define POLL_MS         50 /* waitpid() polling, without pidfds */
 #define YOUNG_MS        10000 /* an instance dying younger backs off */
 #define ERRLINE_MAX     1024
 #define HANDLERS_MAX    128
@@ -305,11 +306,27 @@ stop_inst(struct pinst *in, int sig, const char *fmt, ...)
 	snprintf(msg, sizeof(msg), "handler process %s[%d] %s", in->e->c.name,
 	    (int)in->pid, in->why);
 	log_warnx("%s", msg);
+	/* Out of the count before a client can hear of it. */
+	in->state = I_STOPPING;
+	set_up(in->e);
 	fail_inflight(in, msg);
 	close_fds(in);
-	in->state = I_STOPPING;
 	kill(in->pid, sig);
-	set_up(in->e);
+}
+
+/*
+ * Start-up waits for the first instance's handler list; one that fails
+ * before giving it fails the start (procs_open reports lasterr).
+ */
+static void
+note_failure(struct pent *e)
+{
+	if (__atomic_load_n(&e->known, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&e->p->mu);
+	e->failed = 1;
+	pthread_cond_broadcast(&e->p->cv);
+	pthread_mutex_unlock(&e->p->mu);
 }
 
 static void
@@ -340,6 +357,7 @@ start_inst(struct pent *e, struct pinst *in)
 		if (in->backoff_ms > BACKOFF_MAX_MS)
 			in->backoff_ms = BACKOFF_MAX_MS;
 		in->restart_at = now + in->backoff_ms;
+		note_failure(e);
 		return;
 	}
 	free(in->slots);
@@ -356,7 +374,8 @@ start_inst(struct pent *e, struct pinst *in)
 	in->tpid = (struct tag){T_PID, in};
 	ep_add(e->p, in->fd, &in->tsock, EPOLLIN);
 	ep_add(e->p, in->errfd, &in->terr, EPOLLIN);
-	ep_add(e->p, in->pidfd, &in->tpid, EPOLLIN);
+	if (in->pidfd != -1)
+		ep_add(e->p, in->pidfd, &in->tpid, EPOLLIN);
 	in->state = I_HELLO;
 	log_info("processes.%s: started %s[%d]", e->c.name, e->c.name,
 	    (int)in->pid);
@@ -366,27 +385,32 @@ start_inst(struct pent *e, struct pinst *in)
 	flush(in);
 }
 
-/* The pidfd fired: reap it, answer what it held, plan its restart. */
+/* It exited with status: answer what it held, plan its restart. */
 static void
-reaped(struct pinst *in)
+reaped(struct pinst *in, int status)
 {
 	struct pent *e = in->e;
 	char how[96], msg[300];
-	int status = 0, young;
+	int young;
 	uint64_t now = mono_ms();
 
-	while (waitpid(in->pid, &status, 0) == -1 && errno == EINTR)
-		;
 	spawn_status_str(status, how, sizeof(how));
+	if (in->state == I_UP) {
+		/* Out of the count before a client can hear of it. */
+		in->state = I_STOPPING;
+		set_up(e);
+	}
 	if (in->inflight > 0) {
 		snprintf(msg, sizeof(msg), "handler process %s[%d] %s",
 		    e->c.name, (int)in->pid, how);
 		fail_inflight(in, msg);
 	}
 	close_fds(in);
-	(void)epoll_ctl(e->p->epfd, EPOLL_CTL_DEL, in->pidfd, NULL);
-	close(in->pidfd);
-	in->pidfd = -1;
+	if (in->pidfd != -1) {
+		(void)epoll_ctl(e->p->epfd, EPOLL_CTL_DEL, in->pidfd, NULL);
+		close(in->pidfd);
+		in->pidfd = -1;
+	}
 	young = now - in->started_ms < YOUNG_MS;
 	if (in->state == I_RETIRING || (in->state == I_STOPPING &&
 					   in->gen != e->gen)) {
@@ -418,6 +442,7 @@ reaped(struct pinst *in)
 		in->restart_at = now + in->backoff_ms;
 		FIG_ADD(e->restarts, 1);
 	}
+	note_failure(e);
 	set_up(e);
 }
 
@@ -836,8 +861,7 @@ reconcile(struct pent *e, uint64_t now, uint64_t *next)
 			}
 			continue;
 		}
-		if (in->state == I_STOPPING)
-			continue; /* counted again once reaped */
+		/* A stopping one is restarted in place once reaped. */
 		cur++;
 		cur_up += in->state == I_UP;
 		starting += in->state == I_HELLO;
@@ -1015,10 +1039,49 @@ stopping(struct procs *p, uint64_t now, uint64_t *next)
 
 /* --- the thread --- */
 
+/* Its last words and answers first, then what its exit means. */
+static void
+exited(struct pinst *in, int status)
+{
+	if (in->errfd != -1)
+		read_err(in);
+	if (in->fd != -1)
+		read_sock(in, 1);
+	reaped(in, status);
+}
+
+/*
+ * Without pidfds (valgrind, old kernels, some seccomp filters), ask
+ * waitpid() about each child every POLL_MS.
+ */
+static void
+poll_exits(struct procs *p, uint64_t now, uint64_t *next)
+{
+	struct pinst *in;
+	size_t i;
+	unsigned k;
+	int status, any = 0;
+
+	for (i = 0; i < p->n; i++)
+		for (k = 0; k < 2 * CFG_PROC_INSTANCES_MAX; k++) {
+			in = &p->ents[i].ins[k];
+			if (in->state == I_FREE || in->state == I_DOWN ||
+			    in->pidfd != -1)
+				continue;
+			if (waitpid(in->pid, &status, WNOHANG) == in->pid)
+				exited(in, status);
+			else
+				any = 1;
+		}
+	if (any && now + POLL_MS < *next)
+		*next = now + POLL_MS;
+}
+
 static void
 on_event(struct procs *p, struct tag *t, uint32_t ev)
 {
 	uint64_t v;
+	int status;
 
 	switch (t->type) {
 	case T_INBOX:
@@ -1042,11 +1105,9 @@ on_event(struct procs *p, struct tag *t, uint32_t ev)
 			read_err(t->in);
 		break;
 	case T_PID:
-		if (t->in->errfd != -1)
-			read_err(t->in); /* its last words first */
-		if (t->in->fd != -1)
-			read_sock(t->in, 1); /* answers sent before exiting */
-		reaped(t->in);
+		while (waitpid(t->in->pid, &status, 0) == -1 && errno == EINTR)
+			;
+		exited(t->in, status);
 		break;
 	default:
 		break;
@@ -1084,6 +1145,7 @@ procs_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (stop && all_gone(p))
 			break;
+		poll_exits(p, now, &next);
 		if (stop)
 			stopping(p, now, &next);
 		for (k = 0; k < p->n; k++) {
@@ -1228,8 +1290,9 @@ procs_open(struct server *srv, const struct cfg *c, struct procs **out,
 	for (;;) {
 		waiting = 0;
 		for (i = 0; i < p->n; i++)
-			waiting |= !__atomic_load_n(
-			    &p->ents[i].known, __ATOMIC_ACQUIRE);
+			waiting |= !__atomic_load_n(&p->ents[i].known,
+					__ATOMIC_ACQUIRE) &&
+			    !p->ents[i].failed;
 		if (!waiting || rc == ETIMEDOUT)
 			break;
 		rc = pthread_cond_timedwait(&p->cv, &p->mu, &dl);
@@ -1241,11 +1304,17 @@ procs_open(struct server *srv, const struct cfg *c, struct procs **out,
 		if (__atomic_load_n(&e->known, __ATOMIC_ACQUIRE))
 			continue;
 		pthread_mutex_lock(&p->mu);
-		snprintf(err, len,
-		    "%s:%d: processes.%s: no instance answered OPCODES "
-		    "within %d s%s%s",
-		    e->c.file, e->c.line, e->c.name, PROCS_HELLO_MS / 1000,
-		    e->lasterr[0] ? ": " : "", e->lasterr);
+		if (e->failed)
+			snprintf(err, len,
+			    "%s:%d: processes.%s: the first instance did not "
+			    "answer OPCODES: %s",
+			    e->c.file, e->c.line, e->c.name, e->lasterr);
+		else
+			snprintf(err, len,
+			    "%s:%d: processes.%s: no instance answered "
+			    "OPCODES within %d s",
+			    e->c.file, e->c.line, e->c.name,
+			    PROCS_HELLO_MS / 1000);
 		pthread_mutex_unlock(&p->mu);
 		return -1;
 	}

@@ -19,7 +19,7 @@ struct spawned {
 	pid_t pid;
 	int fd;    /* our end of its stdin/stdout, non-blocking */
 	int errfd; /* its stderr, non-blocking */
-	int pidfd; /* readable when it exits */
+	int pidfd; /* readable when it exits; -1: no pidfds here, poll */
 };
 
 /*

@@ -583,7 +583,16 @@ conn_close(struct worker *w, struct conn *c)
 		clist_remove(&w->ready, c, OFF(l_rdy));
 	if (c->src_counted)
 		srclimit_release(w->srv->src, c->src);
-	conn_free(c); /* close(2) also takes it out of the epoll set */
+	/*
+	 * close(2) takes the socket out of the epoll set only when no other
+	 * descriptor refers to it.  A handler process being started holds a
+	 * copy of every descriptor between fork() and execve(): a socket
+	 * closed then would stay in the set and report events for freed
+	 * memory.  So with handler processes, take it out first.
+	 */
+	if (w->srv->procs != NULL)
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	conn_free(c);
 	STAT_ADD(w->st.connections_now, (uint64_t)-1);
 	__atomic_fetch_sub(&w->srv->conns_current, 1, __ATOMIC_RELAXED);
 	acceptor_conn_closed(w->srv->acc);

@@ -208,7 +208,10 @@ test_crash_restart_backoff(void **state)
 	assert_true(pid2 != pid1);
 	/* Dying young again doubles the delay. */
 	expect_has(fd, TP_CRASH, 6, "1", PROTO_INTERNAL, "exited with status 1");
-	assert_true(h_log_wait(d, "restarting it in 0.6 s", NULL, 5000) > 0);
+	if (h_log_wait(d, "restarting it in 0.6 s", NULL, 5000) <= 0) {
+		h_log_dump(d);
+		fail_msg("no doubled back-off in the log");
+	}
 	wait_up(state, d, 1);
 	expect_has(fd, TP_ECHO, 7, "back", PROTO_OK, "back");
 	assert_int_equal(h_stat_of(T(state), d, "process_tp_restarts"), 2);
