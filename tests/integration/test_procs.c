@@ -502,6 +502,47 @@ test_other_list_stopped(void **state)
 	expect_has(fd, TP_ECHO, 2, "same list", PROTO_OK, "same list");
 }
 
+/* The shipped examples, in Python, Perl and on the Python package. */
+static void
+test_examples(void **state)
+{
+	struct h_opts o = {0};
+	struct h_daemon *d;
+	char *p;
+	int fd, i;
+
+	snprintf(extra_buf, sizeof(extra_buf),
+	    "processes = (\n"
+	    "  { name = \"py\"; command = [ \"/usr/bin/python3\", \"%s\" ];"
+	    " opcode = 0xa0; instances = 2; },\n"
+	    "  { name = \"perl\"; command = [ \"/usr/bin/perl\", \"%s\" ];"
+	    " opcode = 0xb0; },\n"
+	    "  { name = \"pkg\"; command = [ \"/usr/bin/python3\", \"%s\" ];"
+	    " opcode = 0xc0; env = { PYTHONPATH = \"%s\"; }; }\n"
+	    ");\n",
+	    SOCKETD_SOURCE_DIR "/examples/processes/upper.py",
+	    SOCKETD_SOURCE_DIR "/examples/processes/upper.pl",
+	    SOCKETD_SOURCE_DIR "/examples/processes/hello_pkg.py",
+	    SOCKETD_SOURCE_DIR "/python/src");
+	o.extra = extra_buf;
+	d = h_start(T(state), &o);
+	fd = h_raw(T(state), d);
+	p = call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
+	if (strstr(p, "0xa0 py.upper\n0xa1 py.reverse\n") == NULL ||
+	    strstr(p, "0xb0 perl.upper\n0xb1 perl.reverse\n") == NULL ||
+	    strstr(p, "0xc0 pkg.upper\n0xc1 pkg.reverse\n") == NULL)
+		fail_msg("OPCODES: %s", p);
+	free(p);
+	for (i = 0; i < 3; i++) {
+		uint8_t base = (uint8_t)(0xa0 + 0x10 * i);
+
+		expect_has(fd, base, 10, "Hello, world", PROTO_OK,
+		    "HELLO, WORLD");
+		expect_has(fd, base + 1, 11, "abc", PROTO_OK, "cba");
+		expect_has(fd, base, 12, "", PROTO_OK, NULL);
+	}
+}
+
 int
 main(void)
 {
@@ -526,6 +567,7 @@ main(void)
 		test_config_errors, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_other_list_stopped, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(test_examples, h_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, h_group_setup, NULL);
