@@ -623,7 +623,8 @@ read_sock(struct pinst *in, int at_exit)
 			in->in_cap = cap;
 		}
 		n = read(in->fd, in->in + in->in_len, in->in_cap - in->in_len);
-		if (n == 0) {
+		/* A reset is a child that died with requests unread. */
+		if (n == 0 || (n == -1 && errno == ECONNRESET)) {
 			if (!at_exit && in->state != I_STOPPING)
 				sock_eof(in);
 			return;
@@ -708,6 +709,13 @@ flush(struct pinst *in)
 			continue;
 		if (n == -1 && errno == EAGAIN)
 			break;
+		if (n == -1 && (errno == EPIPE || errno == ECONNRESET)) {
+			/* It is gone: its pidfd will say how. */
+			in->out_off = in->out_len = 0;
+			if (in->state != I_STOPPING)
+				sock_eof(in);
+			break;
+		}
 		if (n == -1) {
 			stop_inst(in, SIGKILL, "write: %s: stopped",
 			    LOG_ERRSTR(errno));

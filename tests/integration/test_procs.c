@@ -238,6 +238,29 @@ test_hang_timeout_kill(void **state)
 	assert_int_equal(h_stat_of(T(state), d, "process_tp_restarts"), 1);
 }
 
+/* Killed with requests unread in its socket: the reset is not the news. */
+static void
+test_killed_child(void **state)
+{
+	struct h_daemon *d =
+	    start(state, "instances = 1; restart_delay = 0.1;", NULL);
+	int fd = h_raw(T(state), d);
+	long pid = whoami_pid(fd, 1);
+	char want[96];
+
+	assert_int_equal(h_send_req(fd, TP_HANG, 2, NULL, 0), 0);
+	h_sleep_ms(100); /* it sleeps in hang; the next one stays unread */
+	assert_int_equal(h_send_req(fd, TP_ECHO, 3, "x", 1), 0);
+	h_sleep_ms(100);
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+	snprintf(want, sizeof(want),
+	    "handler process tp[%ld] was killed by signal 9", pid);
+	recv_has(fd, TP_HANG, 2, PROTO_INTERNAL, want);
+	recv_has(fd, TP_ECHO, 3, PROTO_INTERNAL, want);
+	wait_up(state, d, 1);
+	expect_has(fd, TP_ECHO, 4, "again", PROTO_OK, "again");
+}
+
 static void
 test_garbage_and_unknown_id(void **state)
 {
@@ -553,6 +576,8 @@ main(void)
 		test_crash_restart_backoff, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_hang_timeout_kill, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_killed_child, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_garbage_and_unknown_id, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
