@@ -204,7 +204,6 @@ static const char *const default_listen[] = {"127.0.0.1:7411", "[::1]:7411"};
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9411"
 #define DEFAULT_AGENT_LISTEN "127.0.0.1:9412"
 
-
 /*
  * Fill err: the parts, then the whole text "file:line: key: msg", leaving
  * out the line when 0 and the file or key when empty.
@@ -379,8 +378,8 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 		return -1;
 	}
 	if (len > CFG_LISTEN_MAX) {
-		cfg_fail(ld, s, key, "at most %d addresses, not %d", CFG_LISTEN_MAX,
-		    len);
+		cfg_fail(ld, s, key, "at most %d addresses, not %d",
+		    CFG_LISTEN_MAX, len);
 		return -1;
 	}
 	n = (size_t)len;
@@ -394,7 +393,8 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			cfg_fail(ld, e ? e : s, key, "expected a list of strings");
+			cfg_fail(
+			    ld, e ? e : s, key, "expected a list of strings");
 			return -1;
 		}
 		v = config_setting_get_string(e);
@@ -430,7 +430,8 @@ load_listen(const struct loader *ld, const config_setting_t *s, const char *key,
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg_listen_addr(c->listen[j], NULL),
 				cfg_listen_addr(c->listen[i], NULL)) == 0) {
-				cfg_fail(ld, e, key, "\"%.100s\": listed twice", v);
+				cfg_fail(
+				    ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
 	}
@@ -469,7 +470,8 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			cfg_fail(ld, e ? e : s, key, "expected a list of strings");
+			cfg_fail(
+			    ld, e ? e : s, key, "expected a list of strings");
 			return -1;
 		}
 		v = config_setting_get_string(e);
@@ -500,7 +502,8 @@ load_admin_listen(const struct loader *ld, const config_setting_t *s,
 		*nlist = i + 1;
 		for (j = 0; j < i; j++)
 			if (strcmp(list[j], list[i]) == 0) {
-				cfg_fail(ld, e, key, "\"%.100s\": listed twice", v);
+				cfg_fail(
+				    ld, e, key, "\"%.100s\": listed twice", v);
 				return -1;
 			}
 	}
@@ -894,7 +897,8 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 	name = config_setting_get_string(s);
 	for (j = 0; j + 1 < c->nmodules; j++) /* the last one is m */
 		if (strcmp(c->modules[j].name, name) == 0) {
-			cfg_fail(ld, s, key, "module \"%s\" is listed twice", name);
+			cfg_fail(
+			    ld, s, key, "module \"%s\" is listed twice", name);
 			return -1;
 		}
 	if ((m->name = strdup(name)) == NULL) {
@@ -905,13 +909,15 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(e, (unsigned)i);
 		name = config_setting_name(s);
-		cfg_keyf(k, sizeof(k), "modules.%s.%s", m->name, name ? name : "");
+		cfg_keyf(
+		    k, sizeof(k), "modules.%s.%s", m->name, name ? name : "");
 		if (strcmp(name, "name") == 0)
 			continue;
 		if (strcmp(name, "path") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
 			    config_setting_get_string(s)[0] == '\0') {
-				cfg_fail(ld, s, k, "must be a file name in quotes");
+				cfg_fail(
+				    ld, s, k, "must be a file name in quotes");
 				return -1;
 			}
 			free(m->path);
@@ -994,7 +1000,8 @@ load_patterns(const struct loader *ld, const config_setting_t *s,
 	int i, n;
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		cfg_fail(ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
+		cfg_fail(
+		    ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
 		return -1;
 	}
 	n = config_setting_length(s);
@@ -1016,8 +1023,9 @@ load_patterns(const struct loader *ld, const config_setting_t *s,
 		}
 		v = config_setting_get_string(e);
 		if ((pe = pubsub_filter_check(v, strlen(v))) != PUBSUB_OK) {
-			cfg_fail(ld, e, key, "\"%.100s\": not a valid filter: %s",
-			    v, pubsub_err_str(pe));
+			cfg_fail(ld, e, key,
+			    "\"%.100s\": not a valid filter: %s", v,
+			    pubsub_err_str(pe));
 			return -1;
 		}
 		if ((r->pat[l][i] = strdup(v)) == NULL) {
@@ -1080,7 +1088,8 @@ load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
 		} else if (strcmp(name, "tls_cn") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
 			    (v = config_setting_get_string(s))[0] == '\0') {
-				cfg_fail(ld, s, k, "must be a non-empty string");
+				cfg_fail(
+				    ld, s, k, "must be a non-empty string");
 				return -1;
 			}
 			if ((r->tls_cn = strdup(v)) == NULL) {
@@ -1173,7 +1182,8 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 		switch (sp->type) {
 		case SPEC_GROUP:
 			if (!config_setting_is_group(s)) {
-				cfg_fail(ld, s, key, "expected a group { ... }");
+				cfg_fail(
+				    ld, s, key, "expected a group { ... }");
 				return -1;
 			}
 			if (load_group(ld, s, key, sp->sub, c) == -1)

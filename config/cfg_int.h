@@ -38,8 +38,8 @@ char *cfg_source_file(const struct loader *ld, const config_setting_t *s);
 int cfg_load_procs(const struct loader *ld, const config_setting_t *s,
     const char *key, struct cfg *c);
 /* Names shared with the modules list, after both are loaded; 0 or -1. */
-int cfg_check_proc_names(const struct loader *ld, const config_t *lc,
-    const struct cfg *c);
+int cfg_check_proc_names(
+    const struct loader *ld, const config_t *lc, const struct cfg *c);
 void cfg_free_procs(struct cfg_proc *p, size_t n);
 int cfg_copy_procs(struct cfg *dst, const struct cfg *src);
 

@@ -55,7 +55,8 @@ load_command(const struct loader *ld, const config_setting_t *s,
 	    : -1;
 	if (n < 1 || n > CFG_PROC_ARGS_MAX) {
 		cfg_fail(ld, s, key,
-		    "must be a list of 1 to %d strings: [ \"/path/to/program\", "
+		    "must be a list of 1 to %d strings: [ "
+		    "\"/path/to/program\", "
 		    "\"argument\", ... ] (no shell runs it)",
 		    CFG_PROC_ARGS_MAX);
 		return -1;
@@ -79,7 +80,8 @@ load_command(const struct loader *ld, const config_setting_t *s,
 			return -1;
 		}
 		if (strlen(v) > 4095) {
-			cfg_fail(ld, e, key, "argument %d is over 4095 bytes", i);
+			cfg_fail(
+			    ld, e, key, "argument %d is over 4095 bytes", i);
 			return -1;
 		}
 		if ((p->argv[i] = strdup(v)) == NULL) {
@@ -157,10 +159,11 @@ load_uint(const struct loader *ld, const config_setting_t *s, const char *key,
 		v = config_setting_get_int64(s);
 	if (v < lo || v > hi) {
 		if (lo == 0x80)
-			cfg_fail(ld, s, key, "must be an opcode from 0x80 to 0xff");
+			cfg_fail(
+			    ld, s, key, "must be an opcode from 0x80 to 0xff");
 		else
-			cfg_fail(ld, s, key, "must be an integer from %lld to %lld",
-			    lo, hi);
+			cfg_fail(ld, s, key,
+			    "must be an integer from %lld to %lld", lo, hi);
 		return -1;
 	}
 	*out = (unsigned)v;
@@ -307,7 +310,8 @@ cfg_load_procs(const struct loader *ld, const config_setting_t *s,
 	cfg_free_procs(c->procs, c->nprocs);
 	c->procs = NULL;
 	c->nprocs = 0;
-	if (n > 0 && (c->procs = calloc((size_t)n, sizeof(*c->procs))) == NULL) {
+	if (n > 0 &&
+	    (c->procs = calloc((size_t)n, sizeof(*c->procs))) == NULL) {
 		cfg_fail(ld, s, key, "out of memory");
 		return -1;
 	}

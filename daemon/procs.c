@@ -47,14 +47,14 @@
 #include "server.h"
 #include "spawn.h"
 
-#define PROCS_HELLO_MS  10000 /* start-up: every entry answers within */
-#define SLOT_BITS       10    /* CFG_PROC_INFLIGHT_MAX == 1 << SLOT_BITS */
-#define BACKOFF_MAX_MS  60000
-#define POLL_MS         50 /* waitpid() polling, without pidfds */
-#define YOUNG_MS        10000 /* an instance dying younger backs off */
-#define ERRLINE_MAX     1024
-#define HANDLERS_MAX    128
-#define PENDING_PER_INS 4096 /* queued requests per instance, then OVERLOADED */
+#define PROCS_HELLO_MS 10000 /* start-up: every entry answers within */
+#define SLOT_BITS      10    /* CFG_PROC_INFLIGHT_MAX == 1 << SLOT_BITS */
+#define BACKOFF_MAX_MS 60000
+#define POLL_MS        50    /* waitpid() polling, without pidfds */
+#define YOUNG_MS       10000 /* an instance dying younger backs off */
+#define ERRLINE_MAX    1024
+#define HANDLERS_MAX   128
+#define PENDING_MAX    4096 /* waiting per instance; then OVERLOADED */
 
 enum { I_FREE = 0, I_HELLO, I_UP, I_RETIRING, I_STOPPING, I_DOWN };
 
@@ -93,9 +93,9 @@ struct pinst {
 	size_t elen;
 	uint64_t started_ms, last_read_ms, restart_at;
 	uint32_t backoff_ms;
-	char why[200]; /* set when we decided to stop it */
-	uint64_t kill_at; /* STOPPING after EOF: SIGKILL then */
-	int termed;       /* SIGTERM sent (retiring, shutdown) */
+	char why[200];     /* set when we decided to stop it */
+	uint64_t kill_at;  /* STOPPING after EOF: SIGKILL then */
+	int termed;        /* SIGTERM sent (retiring, shutdown) */
 	uint32_t want_out; /* EPOLLOUT registered */
 };
 
@@ -106,8 +106,8 @@ struct pent {
 	unsigned nh;
 	uint8_t hoff[HANDLERS_MAX];
 	char hname[HANDLERS_MAX][65];
-	int known;   /* the handler list is learned */
-	int failed;  /* start-up: no instance could answer */
+	int known;  /* the handler list is learned */
+	int failed; /* start-up: no instance could answer */
 	char lasterr[512];
 	struct pinst ins[2 * CFG_PROC_INSTANCES_MAX];
 	struct sd_req *qhead, *qtail;
@@ -129,7 +129,7 @@ struct procs {
 	int started;
 	pthread_mutex_t mu; /* below */
 	pthread_cond_t cv;
-	int stop;            /* 1: stopping */
+	int stop; /* 1: stopping */
 	uint64_t stop_deadline;
 	struct cfg *reload;  /* a new configuration to take */
 	unsigned handler_ms; /* timeouts.handler in force */
@@ -193,8 +193,8 @@ ep_add(struct procs *p, int fd, struct tag *t, uint32_t ev)
 static void
 want_out(struct pinst *in, int on)
 {
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
-	    .data.ptr = &in->tsock};
+	struct epoll_event ev = {
+	    .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = &in->tsock};
 
 	if (in->fd == -1 || in->want_out == (uint32_t)on)
 		return;
@@ -213,8 +213,8 @@ out_reserve(struct pinst *in, size_t need)
 	if (in->out_len + need <= in->out_cap)
 		return 0;
 	if (in->out_off > 0) {
-		memmove(in->out, in->out + in->out_off,
-		    in->out_len - in->out_off);
+		memmove(
+		    in->out, in->out + in->out_off, in->out_len - in->out_off);
 		in->out_len -= in->out_off;
 		in->out_off = 0;
 		if (in->out_len + need <= in->out_cap)
@@ -234,8 +234,8 @@ static void flush(struct pinst *in);
 
 /* Queue a frame toward the child; 0 or -1 (out of memory). */
 static int
-send_frame(struct pinst *in, uint8_t opcode, uint32_t id, const void *data,
-    size_t len)
+send_frame(
+    struct pinst *in, uint8_t opcode, uint32_t id, const void *data, size_t len)
 {
 	size_t need = PROTO_FRAME_MIN + len;
 
@@ -290,8 +290,7 @@ close_fds(struct pinst *in)
  * Stop an instance we gave up on: its requests get INTERNAL naming why,
  * it gets sig, and it is reaped when its pidfd fires.
  */
-static void
-stop_inst(struct pinst *in, int sig, const char *fmt, ...)
+static void stop_inst(struct pinst *in, int sig, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -377,8 +376,8 @@ start_inst(struct pent *e, struct pinst *in)
 	if (in->pidfd != -1)
 		ep_add(e->p, in->pidfd, &in->tpid, EPOLLIN);
 	in->state = I_HELLO;
-	log_info("processes.%s: started %s[%d]", e->c.name, e->c.name,
-	    (int)in->pid);
+	log_info(
+	    "processes.%s: started %s[%d]", e->c.name, e->c.name, (int)in->pid);
 	/* Its first request: which handlers it serves (id 0: no slot). */
 	if (send_frame(in, PROTO_OP_OPCODES, 0, NULL, 0) != 0)
 		fatalx("out of memory");
@@ -412,8 +411,8 @@ reaped(struct pinst *in, int status)
 		in->pidfd = -1;
 	}
 	young = now - in->started_ms < YOUNG_MS;
-	if (in->state == I_RETIRING || (in->state == I_STOPPING &&
-					   in->gen != e->gen)) {
+	if (in->state == I_RETIRING ||
+	    (in->state == I_STOPPING && in->gen != e->gen)) {
 		log_info("processes.%s: %s[%d] %s (replaced)", e->c.name,
 		    e->c.name, (int)in->pid, how);
 		in->state = I_FREE;
@@ -429,7 +428,8 @@ reaped(struct pinst *in, int status)
 			in->backoff_ms = 100; /* never a tight loop */
 		if (in->backoff_ms > BACKOFF_MAX_MS)
 			in->backoff_ms = BACKOFF_MAX_MS;
-		log_warnx("processes.%s: %s[%d] %s%s%s; restarting it in %.3g s",
+		log_warnx(
+		    "processes.%s: %s[%d] %s%s%s; restarting it in %.3g s",
 		    e->c.name, e->c.name, (int)in->pid, how,
 		    in->why[0] ? ": " : "", in->why,
 		    (double)in->backoff_ms / 1000.0);
@@ -470,8 +470,8 @@ parse_list(struct pent *e, const uint8_t *pl, size_t len, uint8_t *off,
 		if (line[0] == '\0')
 			continue;
 		if (*n >= HANDLERS_MAX) {
-			snprintf(why, wlen, "more than %d handlers",
-			    HANDLERS_MAX);
+			snprintf(
+			    why, wlen, "more than %d handlers", HANDLERS_MAX);
 			return -1;
 		}
 		errno = 0;
@@ -497,8 +497,8 @@ parse_list(struct pent *e, const uint8_t *pl, size_t len, uint8_t *off,
 			}
 		for (j = 0; j < *n; j++)
 			if (off[j] == v) {
-				snprintf(why, wlen, "offset 0x%02lx listed twice",
-				    v);
+				snprintf(why, wlen,
+				    "offset 0x%02lx listed twice", v);
 				return -1;
 			}
 		off[*n] = (uint8_t)v;
@@ -529,8 +529,8 @@ hello(struct pinst *in, const struct proto_resp *rs)
 	}
 	if (parse_list(e, rs->payload, rs->payload_len, off, names, &n, why,
 		sizeof(why)) != 0) {
-		stop_inst(in, SIGKILL, "answered OPCODES wrongly: %s; stopped",
-		    why);
+		stop_inst(
+		    in, SIGKILL, "answered OPCODES wrongly: %s; stopped", why);
 		return;
 	}
 	if (!e->known) {
@@ -703,8 +703,8 @@ flush(struct pinst *in)
 	ssize_t n;
 
 	while (in->fd != -1 && in->out_off < in->out_len) {
-		n = write(in->fd, in->out + in->out_off,
-		    in->out_len - in->out_off);
+		n = write(
+		    in->fd, in->out + in->out_off, in->out_len - in->out_off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -809,7 +809,7 @@ take_inbox(struct procs *p)
 		r = (struct sd_req *)(void *)m;
 		e = p->byop[r->opcode];
 		if (e->up == 0 || __atomic_load_n(&p->stop, __ATOMIC_ACQUIRE) ||
-		    e->qlen >= PENDING_PER_INS * e->c.instances) {
+		    e->qlen >= PENDING_MAX * e->c.instances) {
 			snprintf(msg, sizeof(msg),
 			    e->qlen > 0 ? "handler process %s: %u requests "
 					  "waiting already; retry later"
@@ -874,7 +874,8 @@ reconcile(struct pent *e, uint64_t now, uint64_t *next)
 		cur_up += in->state == I_UP;
 		starting += in->state == I_HELLO;
 		if (in->state == I_DOWN) {
-			if (now >= in->restart_at && !__atomic_load_n(&e->p->stop, __ATOMIC_ACQUIRE))
+			if (now >= in->restart_at &&
+			    !__atomic_load_n(&e->p->stop, __ATOMIC_ACQUIRE))
 				start_inst(e, in);
 			else if (in->restart_at < *next)
 				*next = in->restart_at;
@@ -924,8 +925,7 @@ expire(struct pent *e, uint64_t now, uint64_t *next)
 				s->late = 1;
 				FIG_ADD(e->timeouts, 1);
 			}
-			d = (s->late ? s->sent_ms + 2 * lim
-				     : s->sent_ms + lim);
+			d = (s->late ? s->sent_ms + 2 * lim : s->sent_ms + lim);
 			if (s->late && now >= d &&
 			    now >= in->last_read_ms + 2 * lim) {
 				stop_inst(in, SIGKILL,
@@ -1298,8 +1298,8 @@ procs_open(struct server *srv, const struct cfg *c, struct procs **out,
 	for (;;) {
 		waiting = 0;
 		for (i = 0; i < p->n; i++)
-			waiting |= !__atomic_load_n(&p->ents[i].known,
-					__ATOMIC_ACQUIRE) &&
+			waiting |= !__atomic_load_n(
+				       &p->ents[i].known, __ATOMIC_ACQUIRE) &&
 			    !p->ents[i].failed;
 		if (!waiting || rc == ETIMEDOUT)
 			break;
@@ -1427,7 +1427,7 @@ procs_stats_text(struct procs *p, char *buf, size_t cap, size_t *off)
 		return;
 #define PKV(what, v)                                                           \
 	do {                                                                   \
-		snprintf(key, sizeof(key), "process_%s_%s", e->c.name, what);   \
+		snprintf(key, sizeof(key), "process_%s_%s", e->c.name, what);  \
 		proto_kv_u64(buf, cap, off, key, v);                           \
 	} while (0)
 	for (i = 0; i < p->n; i++) {

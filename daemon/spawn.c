@@ -88,9 +88,8 @@ make_env(const struct cfg_proc *pc)
 }
 
 /* The child, between fork and execve: async-signal-safe calls only. */
-static void __attribute__((noreturn))
-child(const struct cfg_proc *pc, char **envp, const struct ident *id,
-    int sock, int errw, int execw)
+static void __attribute__((noreturn)) child(const struct cfg_proc *pc,
+    char **envp, const struct ident *id, int sock, int errw, int execw)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -103,6 +102,8 @@ child(const struct cfg_proc *pc, char **envp, const struct ident *id,
 	for (sig = 1; sig < NSIG; sig++)
 		(void)sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
+	/* The child has one thread: sigprocmask is its whole mask. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Its own session: a terminal's ^C goes to socketd, not to it. */
 	(void)setsid();
@@ -164,8 +165,8 @@ spawn_child(
 	if (n == (ssize_t)sizeof(e)) {
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
-		snprintf(err, len, "cannot run %s: %s", pc->argv[0],
-		    LOG_ERRSTR(e));
+		snprintf(
+		    err, len, "cannot run %s: %s", pc->argv[0], LOG_ERRSTR(e));
 		goto fail;
 	}
 	out->pid = pid;
@@ -204,10 +205,12 @@ void
 spawn_status_str(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+		snprintf(
+		    buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "was killed by signal %d (%s)",
-		    WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) != NULL
+		    WTERMSIG(status),
+		    sigabbrev_np(WTERMSIG(status)) != NULL
 			? sigabbrev_np(WTERMSIG(status))
 			: "?");
 	else

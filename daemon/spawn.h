@@ -27,8 +27,8 @@ struct spawned {
  * program could not be executed ("cannot run /x: No such file or
  * directory"), or the system is out of resources.
  */
-int spawn_child(const struct cfg_proc *pc, struct spawned *out, char *err,
-    size_t len);
+int spawn_child(
+    const struct cfg_proc *pc, struct spawned *out, char *err, size_t len);
 /* "exited with status 1", "was killed by signal 9 (Killed)". */
 void spawn_status_str(int status, char *buf, size_t len);
 

@@ -77,8 +77,8 @@ call(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want)
 }
 
 static void
-expect_has(int fd, uint8_t op, uint32_t id, const char *payload,
-    uint16_t want, const char *has)
+expect_has(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want,
+    const char *has)
 {
 	char *p = call(fd, op, id, payload, want);
 
@@ -94,8 +94,8 @@ recv_has(int fd, uint8_t op, uint32_t id, uint16_t want, const char *has)
 	struct h_frame f;
 
 	h_expect_frame(fd, op, want, id, &f);
-	if (has != NULL && (f.payload == NULL ||
-			       strstr((char *)f.payload, has) == NULL))
+	if (has != NULL &&
+	    (f.payload == NULL || strstr((char *)f.payload, has) == NULL))
 		fail_msg("answer %u \"%s\" lacks \"%s\"", id,
 		    f.payload ? (char *)f.payload : "", has);
 	h_frame_free(&f);
@@ -154,8 +154,7 @@ test_answers_in_client_order(void **state)
 
 	p = call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
 	if (strstr(p, "0xc0 tp.echo\n") == NULL ||
-	    strstr(p, "0xc8 tp.say\n") == NULL ||
-	    strstr(p, "0xc5") != NULL)
+	    strstr(p, "0xc8 tp.say\n") == NULL || strstr(p, "0xc5") != NULL)
 		fail_msg("OPCODES: %s", p);
 	free(p);
 	/* The child answers 3 and 2 before 1; the client sees 1, 2, 3, 4. */
@@ -175,8 +174,7 @@ test_answers_in_client_order(void **state)
 	h_frame_free(&f);
 	/* Its stderr is in socketd's log, named. */
 	expect_has(fd, TP_SAY, 5, "a line from the child", PROTO_OK, NULL);
-	assert_true(
-	    h_log_wait(d, "tp[", "]: a line from the child", 5000) > 0);
+	assert_true(h_log_wait(d, "tp[", "]: a line from the child", 5000) > 0);
 	/* An offset the child does not serve is not served at all. */
 	expect_has(fd, TP + 5, 6, NULL, PROTO_UNKNOWN_OPCODE, NULL);
 	assert_int_equal(h_stat_of(T(state), d, "process_tp_instances_up"), 2);
@@ -207,7 +205,8 @@ test_crash_restart_backoff(void **state)
 	pid2 = whoami_pid(fd, 5);
 	assert_true(pid2 != pid1);
 	/* Dying young again doubles the delay. */
-	expect_has(fd, TP_CRASH, 6, "1", PROTO_INTERNAL, "exited with status 1");
+	expect_has(
+	    fd, TP_CRASH, 6, "1", PROTO_INTERNAL, "exited with status 1");
 	if (h_log_wait(d, "restarting it in 0.6 s", NULL, 5000) <= 0) {
 		h_log_dump(d);
 		fail_msg("no doubled back-off in the log");
@@ -294,8 +293,9 @@ test_pipeline_four_instances(void **state)
 	for (i = 0; i < NPIPE; i++) {
 		int n = snprintf(buf, sizeof(buf), "req %zu", i);
 
-		assert_int_equal(h_send_req(fd, i % 4 == 0 ? TP_WHOAMI : TP_ECHO,
-				     (uint32_t)i + 1, buf, (size_t)n),
+		assert_int_equal(
+		    h_send_req(fd, i % 4 == 0 ? TP_WHOAMI : TP_ECHO,
+			(uint32_t)i + 1, buf, (size_t)n),
 		    0);
 	}
 	for (i = 0; i < NPIPE; i++) {
@@ -327,8 +327,8 @@ test_pipeline_four_instances(void **state)
 static void
 test_reload_loses_nothing(void **state)
 {
-	struct h_daemon *d = start(state,
-	    "instances = 2; env = { FOO = \"one\"; };", NULL);
+	struct h_daemon *d =
+	    start(state, "instances = 2; env = { FOO = \"one\"; };", NULL);
 	int fd = h_raw(T(state), d);
 	long before[2];
 	char *p, buf[32];
@@ -460,7 +460,7 @@ check(void **state, int test, const char *text, int want_status,
 }
 
 #define CONF(entry)                                                            \
-	"listen = [ \"127.0.0.1:1\" ];\nadmin: { listen = []; agent_listen = "  \
+	"listen = [ \"127.0.0.1:1\" ];\nadmin: { listen = []; agent_listen = " \
 	"[]; };\nprocesses = (\n  { name = \"tp\"; " entry " }\n);\n"
 
 static void
@@ -471,25 +471,28 @@ test_config_errors(void **state)
 		 "\"]; opcode = 0xc0;"),
 	    0, NULL, NULL);
 	check(state, 1, CONF("command = [\"python3\"]; opcode = 0xc0;"), 1,
-	    "check.conf:4: processes.tp.command:",
-	    "must be an absolute path");
+	    "check.conf:4: processes.tp.command:", "must be an absolute path");
 	check(state, 1, CONF("command = [\"/nonexistent/h\"]; opcode = 0xc0;"),
 	    1, "processes.tp.command: /nonexistent/h:", "No such file");
 	check(state, 1, CONF("command = [\"/bin/true\"]; opcode = 0x10;"), 1,
 	    "processes.tp.opcode:", "from 0x80 to 0xff");
-	check(state, 1, CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
-			     "instances = 0;"),
+	check(state, 1,
+	    CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
+		 "instances = 0;"),
 	    1, "processes.tp.instances:", "from 1 to 64");
-	check(state, 1, CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
-			     "colour = 1;"),
+	check(state, 1,
+	    CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
+		 "colour = 1;"),
 	    1, "processes.tp.colour:", "unknown setting");
 	check(state, 1, CONF("command = [\"/bin/true\"];"), 1,
 	    "processes.tp:", "missing opcode");
-	check(state, 1, CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
-			     "env = { 9X = \"a\"; };"),
+	check(state, 1,
+	    CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
+		 "env = { 9X = \"a\"; };"),
 	    1, "check.conf:", NULL);
-	check(state, 1, CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
-			     "user = \"no_such_user_here\";"),
+	check(state, 1,
+	    CONF("command = [\"/bin/true\"]; opcode = 0xc0; "
+		 "user = \"no_such_user_here\";"),
 	    1, "processes.tp.user:", "no such user");
 	/* Starting: a program that exits before answering OPCODES. */
 	check(state, 0, CONF("command = [\"/bin/false\"]; opcode = 0xc0;"), 1,
@@ -518,8 +521,8 @@ test_other_list_stopped(void **state)
 	fd = h_raw(T(state), d);
 	h_write_file(flag, "1");
 	expect_has(fd, TP_CRASH, 1, "1", PROTO_INTERNAL, "exited");
-	assert_true(h_log_wait(d, "serves other handlers than the first",
-			NULL, 5000) > 0);
+	assert_true(h_log_wait(d, "serves other handlers than the first", NULL,
+			5000) > 0);
 	unlink(flag);
 	wait_up(state, d, 1);
 	expect_has(fd, TP_ECHO, 2, "same list", PROTO_OK, "same list");
@@ -559,8 +562,8 @@ test_examples(void **state)
 	for (i = 0; i < 3; i++) {
 		uint8_t base = (uint8_t)(0xa0 + 0x10 * i);
 
-		expect_has(fd, base, 10, "Hello, world", PROTO_OK,
-		    "HELLO, WORLD");
+		expect_has(
+		    fd, base, 10, "Hello, world", PROTO_OK, "HELLO, WORLD");
 		expect_has(fd, base + 1, 11, "abc", PROTO_OK, "cba");
 		expect_has(fd, base, 12, "", PROTO_OK, NULL);
 	}
