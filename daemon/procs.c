@@ -607,7 +607,7 @@ read_sock(struct pinst *in, int at_exit)
 {
 	struct proto_resp rs;
 	enum proto_status st;
-	size_t used, pos, cap;
+	size_t used, pos, cap, room;
 	uint8_t *nb;
 	ssize_t n;
 
@@ -622,7 +622,8 @@ read_sock(struct pinst *in, int at_exit)
 			in->in = nb;
 			in->in_cap = cap;
 		}
-		n = read(in->fd, in->in + in->in_len, in->in_cap - in->in_len);
+		room = in->in_cap - in->in_len;
+		n = read(in->fd, in->in + in->in_len, room);
 		/* A reset is a child that died with requests unread. */
 		if (n == 0 || (n == -1 && errno == ECONNRESET)) {
 			if (!at_exit && in->state != I_STOPPING)
@@ -661,6 +662,9 @@ read_sock(struct pinst *in, int at_exit)
 			memmove(in->in, in->in + pos, in->in_len - pos);
 			in->in_len -= pos;
 		}
+		/* A short read emptied the socket: no read for EAGAIN. */
+		if ((size_t)n < room && !at_exit)
+			break;
 	}
 }
 
