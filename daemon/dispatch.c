@@ -457,6 +457,38 @@ nomem:
 	return worker_settle(w, c);
 }
 
+/*
+ * Answers that came in are written once per batch and connection, not
+ * once each: a batch of 16 replies to one connection is one send(2).
+ */
+static void
+mark_answered(struct worker *w, struct conn_ext *x)
+{
+	if (x->rmarked)
+		return;
+	x->rmarked = 1;
+	x->rprev = NULL;
+	x->rnext = w->answered;
+	if (w->answered != NULL)
+		w->answered->rprev = x;
+	w->answered = x;
+}
+
+static void
+unmark_answered(struct worker *w, struct conn_ext *x)
+{
+	if (!x->rmarked)
+		return;
+	x->rmarked = 0;
+	if (x->rprev != NULL)
+		x->rprev->rnext = x->rnext;
+	else
+		w->answered = x->rnext;
+	if (x->rnext != NULL)
+		x->rnext->rprev = x->rprev;
+	x->rnext = x->rprev = NULL;
+}
+
 static void
 on_reply(struct worker *w, struct sd_req *r)
 {
@@ -469,7 +501,19 @@ on_reply(struct worker *w, struct sd_req *r)
 	}
 	hto_remove(w, r);
 	r->wstate = R_READY;
-	(void)drain(w, r->x->c);
+	mark_answered(w, r->x);
+}
+
+/* Write what came in for each marked connection, in request order. */
+static void
+write_answered(struct worker *w)
+{
+	struct conn_ext *x;
+
+	while ((x = w->answered) != NULL) {
+		unmark_answered(w, x);
+		(void)drain(w, x->c); /* may close it: x is unlinked already */
+	}
 }
 
 static void
@@ -488,6 +532,15 @@ on_push(struct worker *w, struct push_msg *pm)
 		return;
 	}
 	c = x->c;
+	if (x->rmarked) {
+		/* Answers that came in before the push leave before it. */
+		unmark_answered(w, x);
+		if (drain(w, c) == WORKER_CLOSED) {
+			STAT_ADD(w->hst.pushes_dropped, 1);
+			free(pm);
+			return;
+		}
+	}
 	if ((p = worker_out_room(w, c, pm->len)) == NULL) {
 		STAT_ADD(w->hst.pushes_dropped, 1);
 		free(pm);
@@ -532,6 +585,7 @@ dispatch_inbox(struct worker *w)
 		run_list(w, m);
 	}
 	run_list(w, inbox_take(&w->inbox));
+	write_answered(w);
 }
 
 void
@@ -566,6 +620,7 @@ dispatch_conn_close(struct worker *w, struct conn *c)
 
 	if (x == NULL)
 		return;
+	unmark_answered(w, x);
 	psub_conn_close(w, c);
 	for (i = 0; i < g_srv->mods->nmods; i++) {
 		struct sd_mod *m = &g_srv->mods->mods[i];

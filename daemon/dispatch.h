@@ -72,6 +72,9 @@ struct conn_ext {
 	char *tls_subject;    /* cached; NULL: none or not asked */
 	int tls_subject_done;
 	struct psub_conn *ps; /* pub/sub state (psub.c); NULL: none */
+	/* On the worker's list of connections with answers to write. */
+	struct conn_ext *rnext, *rprev;
+	int rmarked;
 	void *state[];        /* one per module: sd_api.conn_state */
 };
 
