@@ -78,7 +78,7 @@ up=0
 while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	attempt=$((attempt + 1))
 	PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-	printf 'listen = [ "127.0.0.1:%s" ];\nworkers = 1;\nmodule_dir = "%s";\nmodules = ( { name = "hello"; path = "hello.so"; opcode = 0x80; } );\n' \
+	printf 'listen = [ "127.0.0.1:%s" ];\nadmin: { listen = []; agent_listen = []; };\nworkers = 1;\nmodule_dir = "%s";\nmodules = ( { name = "hello"; path = "hello.so"; opcode = 0x80; } );\n' \
 	    "$PORT" "$TMP/mod" >"$TMP/socketd.conf"
 	"$SOCKETD" -t -c "$TMP/socketd.conf" || die "socketd -t"
 	"$SOCKETD" -c "$TMP/socketd.conf" 2>"$TMP/socketd.log" &

@@ -933,6 +933,80 @@ test_diff_restart_names_admin_lists(void **state)
 	cfg_free(&b);
 }
 
+/* The processes list: values, defaults, a deep copy, names with modules. */
+static void
+test_load_processes(void **state)
+{
+	struct cfg c, d;
+	struct cfg_error err;
+	int rc;
+
+	(void)state;
+	load_text("processes = (\n"
+		  "  { name = \"py\"; command = [ \"/usr/bin/python3\", "
+		  "\"/srv/h.py\", \"-v\" ];\n"
+		  "    opcode = 0xa0; instances = 4; max_inflight = 8;\n"
+		  "    user = \"nobody\"; restart_delay = 0.25;\n"
+		  "    env = { FOO = \"bar\"; LANG = \"C.UTF-8\"; }; },\n"
+		  "  { name = \"two\"; command = [ \"/bin/cat\" ]; "
+		  "opcode = 0xb0; }\n"
+		  ");\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.nprocs, 2);
+	assert_string_equal(c.procs[0].name, "py");
+	assert_int_equal(c.procs[0].argc, 3);
+	assert_string_equal(c.procs[0].argv[2], "-v");
+	assert_null(c.procs[0].argv[3]);
+	assert_int_equal(c.procs[0].opcode, 0xa0);
+	assert_int_equal(c.procs[0].instances, 4);
+	assert_int_equal(c.procs[0].max_inflight, 8);
+	assert_string_equal(c.procs[0].user, "nobody");
+	assert_int_equal(c.procs[0].restart_delay_ms, 250);
+	assert_int_equal(c.procs[0].nenv, 2);
+	assert_string_equal(c.procs[0].env[0], "FOO=bar");
+	assert_string_equal(c.procs[0].env[1], "LANG=C.UTF-8");
+	assert_null(c.procs[0].env[2]);
+	/* Defaults. */
+	assert_int_equal(c.procs[1].instances, 1);
+	assert_int_equal(c.procs[1].max_inflight, 32);
+	assert_int_equal(c.procs[1].restart_delay_ms, 1000);
+	assert_null(c.procs[1].user);
+	assert_int_equal(c.procs[1].nenv, 0);
+	/* A deep copy outlives the original. */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(cfg_copy(&d, &c), 0);
+	cfg_free(&c);
+	assert_int_equal(d.nprocs, 2);
+	assert_string_equal(d.procs[0].argv[1], "/srv/h.py");
+	assert_string_equal(d.procs[0].env[1], "LANG=C.UTF-8");
+	cfg_free(&d);
+
+	load_text("modules = ( { name = \"x\"; path = \"x.so\"; "
+		  "opcode = 0x80; } );\n"
+		  "processes = ( { name = \"x\"; command = [ \"/bin/cat\" ]; "
+		  "opcode = 0xa0; } );\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, -1);
+	assert_string_equal(err.msg, "\"x\" is also a module's name");
+	load_text("processes = ( { name = \"p\"; command = [ \"/bin/cat\" ]; "
+		  "opcode = 0xa0; restart_delay = 61; } );\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, -1);
+	assert_string_equal(err.key, "processes.p.restart_delay");
+	load_text("processes = ( { name = \"p\"; command = [ ]; "
+		  "opcode = 0xa0; } );\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, -1);
+	assert_string_equal(err.key, "processes.p.command");
+	load_text("processes = ( { name = \"p\"; command = [ \"/bin/cat\" ]; "
+		  "opcode = 0xa0; }, { name = \"p\"; command = "
+		  "[ \"/bin/cat\" ]; opcode = 0xb0; } );\n",
+	    &c, &err, &rc);
+	assert_int_equal(rc, -1);
+	assert_string_equal(err.msg, "process \"p\" is listed twice");
+}
+
 static void
 test_key_list_names_every_setting(void **state)
 {
@@ -944,7 +1018,7 @@ test_key_list_names_every_setting(void **state)
 	    "log.level", "log.target", "max_connections_per_source", "access",
 	    "access.allow", "access.deny", "tls", "tls.certificate", "tls.key",
 	    "tls.ca", "tls.verify_client", "tls.min_version", "user", "group",
-	    "pid_file", "modules", "module_dir", "handler_threads",
+	    "pid_file", "modules", "processes", "module_dir", "handler_threads",
 	    "handler_queue", "max_inflight", "admin", "admin.listen",
 	    "admin.agent_listen", "pubsub", "pubsub.enabled",
 	    "pubsub.max_subscriptions", "pubsub.max_pending",
@@ -1440,6 +1514,7 @@ main(void)
 	    cmocka_unit_test(test_load_number_for_user_is_type_error),
 	    cmocka_unit_test(test_copy_and_diff_cover_process_keys),
 	    cmocka_unit_test(test_key_list_names_every_setting),
+	    cmocka_unit_test(test_load_processes),
 	    cmocka_unit_test(test_load_admin_lists_and_drain),
 	    cmocka_unit_test(test_load_admin_empty_lists_turn_listeners_off),
 	    cmocka_unit_test(test_load_admin_bad_lists_are_errors),
