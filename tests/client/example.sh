@@ -125,6 +125,8 @@ grep -q "^socketd $(sed -n 's/^project(socketd VERSION \([0-9.]*\).*/\1/p' \
 	die "socketd-hello printed no version and clock"
 grep -q '^echo: hello$' "$TMP/out" || die "socketd-hello: no echo"
 grep -q '^hello.upper: ' "$TMP/out" || die "socketd-hello: no hello.upper line"
+grep -q '^async: 10 pings answered$' "$TMP/out" ||
+	die "socketd-hello: the non-blocking pings were not all answered"
 # A server that is not there: a message and status 1, no crash.
 rc=0
 LD_LIBRARY_PATH="$STAGE$libdir" "$TMP/example/socketd-hello" 127.0.0.1 1 \
