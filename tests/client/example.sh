@@ -87,7 +87,9 @@ up=0
 while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	attempt=$((attempt + 1))
 	PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-	printf 'listen = [ "127.0.0.1:%s" ];\nworkers = 1;\n' "$PORT" \
+	# No admin listeners: their default ports may be another daemon's.
+	printf 'listen = [ "127.0.0.1:%s" ];\nworkers = 1;\n%s\n' "$PORT" \
+	    'admin: { listen = [ ]; agent_listen = [ ]; };' \
 	    >"$TMP/socketd.conf"
 	"$SOCKETD" -c "$TMP/socketd.conf" 2>"$TMP/socketd.log" &
 	PID=$!
