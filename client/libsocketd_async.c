@@ -850,7 +850,7 @@ socketd_async_publish(struct socketd_async *a, const char *topic,
 	if (data == NULL && len > 0)
 		return a_fail(a, SOCKETD_E_INVALID,
 		    "publish: no data given for %zu bytes", len);
-	if ((n = sd_enc_publish(&buf, topic, data, len)) == 0)
+	if (sd_enc_publish(&buf, &n, topic, strlen(topic), data, len) == -1)
 		return a_fail(a, SOCKETD_E_NOMEM, "out of memory");
 	rv = socketd_async_send(
 	    a, SOCKETD_OP_PUBSUB_PUBLISH, buf, n, fn, arg, NULL);

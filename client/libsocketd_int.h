@@ -103,11 +103,15 @@ int sd_resubscribe(struct socketd_client *c);
 int64_t sd_now_ms(void);
 /* Free the subscriptions and the queued messages. */
 void sd_pubsub_free(struct socketd_client *c);
-/* Encode the requests' payloads: the length, or 0 for bad arguments. */
+/*
+ * The requests' payloads.  subscribe: into buf, the length (0: no room);
+ * publish: a malloc'ed *out of *outlen bytes (the caller frees it), or -1
+ * when out of memory.
+ */
 size_t sd_enc_subscribe(uint8_t *buf, size_t cap, uint32_t sub_id,
     const char *filter, unsigned flags);
-size_t sd_enc_publish(
-    uint8_t **out, const char *topic, const void *data, size_t len);
+int sd_enc_publish(uint8_t **out, size_t *outlen, const char *topic,
+    size_t tlen, const void *data, size_t len);
 /* Check a topic or filter's length: NULL, or why it is refused. */
 const char *sd_topic_problem(const char *topic);
 /* Parse a MESSAGE payload into m (views into payload); -1 if malformed. */

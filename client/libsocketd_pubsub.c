@@ -60,21 +60,24 @@ sd_enc_subscribe(uint8_t *buf, size_t cap, uint32_t sub_id, const char *filter,
 	return 8 + n;
 }
 
-size_t
-sd_enc_publish(uint8_t **out, const char *topic, const void *data, size_t len)
+int
+sd_enc_publish(uint8_t **out, size_t *outlen, const char *topic, size_t tlen,
+    const void *data, size_t len)
 {
-	size_t n = strlen(topic);
 	uint8_t *p;
 
 	*out = NULL;
-	if (len > SIZE_MAX - 2 - n || (p = malloc(2 + n + len + 1)) == NULL)
-		return 0;
-	proto_put_u16(p, (uint16_t)n);
-	memcpy(p + 2, topic, n);
+	*outlen = 0;
+	if (tlen > UINT16_MAX || len > SIZE_MAX - 3 - tlen ||
+	    (p = malloc(2 + tlen + len + 1)) == NULL)
+		return -1;
+	proto_put_u16(p, (uint16_t)tlen);
+	memcpy(p + 2, topic, tlen);
 	if (len > 0)
-		memcpy(p + 2 + n, data, len);
+		memcpy(p + 2 + tlen, data, len);
 	*out = p;
-	return 2 + n + len;
+	*outlen = 2 + tlen + len;
+	return 0;
 }
 
 int
@@ -345,7 +348,7 @@ socketd_publish(struct socketd_client *c, const char *topic, const void *data,
 	if (data == NULL && len > 0)
 		return sd_fail(c, SOCKETD_E_INVALID,
 		    "publish: no data given for %zu bytes", len);
-	if ((n = sd_enc_publish(&buf, topic, data, len)) == 0)
+	if (sd_enc_publish(&buf, &n, topic, strlen(topic), data, len) == -1)
 		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	rv = sd_call_ok(c, SOCKETD_OP_PUBSUB_PUBLISH, buf, n, &r, "publish");
 	free(buf);
