@@ -29,6 +29,7 @@ struct inflight {
 struct sd_sub {
 	uint32_t id;
 	unsigned flags;
+	int live; /* the server said OK: renew it on reconnect */
 	char *filter;
 };
 
@@ -77,6 +78,7 @@ struct socketd_client {
 	size_t mq_len;
 	uint32_t mq_lost;   /* dropped for a full queue, added to the next */
 	struct sd_msg *cur; /* the one socketd_next_message returned last */
+	char notice[SDC_ERRLEN]; /* why the server closes (closing set) */
 	char err[SDC_ERRLEN];
 };
 

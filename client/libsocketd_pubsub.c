@@ -147,6 +147,16 @@ queue_message(struct socketd_client *c, const uint8_t *p, size_t n)
 	c->mq_len++;
 }
 
+static void
+forget_subs(struct socketd_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_subs; i++)
+		free(c->subs[i].filter);
+	c->n_subs = 0;
+}
+
 void
 sd_push(struct socketd_client *c, const struct proto_resp *r)
 {
@@ -171,9 +181,11 @@ sd_push(struct socketd_client *c, const struct proto_resp *r)
 			c->draining = 1;
 		else if (reason == NOTICE_SLOW_CONSUMER ||
 		    reason == NOTICE_PERMISSIONS_CHANGED) {
+			/* Closed next, subscriptions gone: not renewed. */
 			c->closing = 1;
-			(void)snprintf(c->err, sizeof(c->err),
-			    "the server closes the connection: %s: %.*s",
+			forget_subs(c);
+			(void)snprintf(c->notice, sizeof(c->notice),
+			    "the server closed the connection: %s: %.*s",
 			    reason == NOTICE_SLOW_CONSUMER
 				? "slow consumer"
 				: "permissions changed",
@@ -214,13 +226,11 @@ drop_messages(struct socketd_client *c, uint32_t sub_id)
 void
 sd_pubsub_free(struct socketd_client *c)
 {
-	size_t i;
 
 	drop_messages(c, 0);
 	free(c->cur);
 	c->cur = NULL;
-	for (i = 0; i < c->n_subs; i++)
-		free(c->subs[i].filter);
+	forget_subs(c);
 	free(c->subs);
 	c->subs = NULL;
 	c->n_subs = 0;
@@ -247,7 +257,8 @@ sd_resubscribe(struct socketd_client *c)
 
 	c->resubscribing = 1;
 	for (i = 0; i < c->n_subs && rv == SOCKETD_E_OK; i++)
-		rv = send_subscribe(c, &c->subs[i]);
+		if (c->subs[i].live) /* not one whose SUBSCRIBE is on its way */
+			rv = send_subscribe(c, &c->subs[i]);
 	c->resubscribing = 0;
 	return rv;
 }
@@ -281,6 +292,7 @@ socketd_subscribe(struct socketd_client *c, const char *filter, unsigned flags,
 		c->next_sub_id = 1;
 	s.id = c->next_sub_id;
 	s.flags = flags;
+	s.live = 0;
 	if ((s.filter = strdup(filter)) == NULL)
 		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	/* Known before the answer: its first MESSAGE may come right after. */
@@ -293,6 +305,8 @@ socketd_subscribe(struct socketd_client *c, const char *filter, unsigned flags,
 		}
 		return rv;
 	}
+	if ((ns = find_sub(c, s.id)) != NULL)
+		ns->live = 1;
 	if (sub_id != NULL)
 		*sub_id = s.id;
 	return SOCKETD_E_OK;
@@ -304,7 +318,6 @@ socketd_unsubscribe(struct socketd_client *c, uint32_t sub_id)
 	struct proto_resp r;
 	struct sd_sub *s;
 	uint8_t buf[4];
-	size_t i;
 	int rv;
 
 	if (c == NULL)
@@ -318,9 +331,7 @@ socketd_unsubscribe(struct socketd_client *c, uint32_t sub_id)
 		return rv;
 	/* Gone on the server either way (NOT_SUBSCRIBED): forget it. */
 	if (sub_id == 0) {
-		for (i = 0; i < c->n_subs; i++)
-			free(c->subs[i].filter);
-		c->n_subs = 0;
+		forget_subs(c);
 	} else if ((s = find_sub(c, sub_id)) != NULL) {
 		free(s->filter);
 		*s = c->subs[--c->n_subs];
@@ -394,6 +405,7 @@ socketd_next_message(
     struct socketd_client *c, int timeout_ms, const struct socketd_message **m)
 {
 	struct proto_resp r;
+	char why[SDC_ERRLEN];
 	int64_t deadline;
 	int rv, e, reconnected = 0;
 
@@ -440,8 +452,10 @@ socketd_next_message(
 				continue;
 			}
 			if (c->closing) {
-				sdc_close(&c->conn);
-				return SOCKETD_E_CLOSED; /* c->err says why */
+				(void)snprintf(
+				    why, sizeof(why), "%s", c->notice);
+				rv = sd_fail_conn(c, e);
+				return sd_fail(c, rv, "%s", why);
 			}
 			return sd_fail_conn(c, e);
 		}

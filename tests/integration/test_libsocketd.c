@@ -715,7 +715,15 @@ test_goaway_during_drain(void **state)
 	assert_string_equal(s.text, "socketd is stopping");
 	assert_int_equal(socketd_async_send(a, 0, NULL, 0, NULL, NULL, NULL),
 	    SOCKETD_E_GOAWAY);
-	/* The blocking one reads the GOAWAY with its answer... */
+	/*
+	 * The blocking one's GOAWAY may come a moment later (another
+	 * worker): wait until it is there, then it is read with the answer.
+	 */
+	{
+		struct pollfd p = {.fd = socketd_fd(c), .events = POLLIN};
+
+		assert_int_equal(poll(&p, 1, 2000), 1);
+	}
 	ok(c, socketd_ping(c), "ping in the grace period");
 	/* ...then sends nothing more on that connection: it reconnects,
 	 * which this stopping daemon refuses. */

@@ -1086,6 +1086,101 @@ test_messages_are_never_answers(void **state)
 	fake_join(f);
 }
 
+/* Answer r OK with a u32 count (subscriptions, receivers). */
+static void
+answer_count(int fd, const struct req *r, uint32_t n)
+{
+	uint8_t ans[4];
+
+	put_u32(ans, n);
+	write_frame(fd, r->opcode, 0, r->id, ans, 4);
+}
+
+/*
+ * conn 1: SUBSCRIBE, then a PING answered after a GOAWAY.  conn 2: the
+ * renewed SUBSCRIBE, then the new one; f->requests = first id * 100 +
+ * second id on conn 2.
+ */
+static void
+script_resubscribe(struct fake *f, int fd)
+{
+	uint8_t ga[4] = {0, 0, 0, 100};
+	struct req r;
+	uint32_t ids[2] = {0, 0};
+	int fd2, i;
+
+	if (read_req(fd, &r) == -1)
+		return;
+	answer_count(fd, &r, 1);
+	if (read_req(fd, &r) == -1)
+		return;
+	write_frame(fd, SOCKETD_OP_GOAWAY, 0, 0, ga, 4);
+	write_frame(fd, r.opcode, 0, r.id, NULL, 0);
+	while (read_req(fd, &r) == 0)
+		f->opcodes_asked++;
+	if ((fd2 = fake_accept(f)) == -1)
+		return;
+	for (i = 0; i < 2 && read_req(fd2, &r) == 0; i++) {
+		if (r.opcode == SOCKETD_OP_PUBSUB_SUBSCRIBE && r.len > 8)
+			ids[i] = get_u32(r.payload);
+		answer_count(fd2, &r, (uint32_t)i + 1);
+	}
+	f->requests = (int)(ids[0] * 100 + ids[1]);
+	wait_eof(fd2);
+	(void)close(fd2);
+}
+
+static void
+test_goaway_renews_subscriptions(void **state)
+{
+	struct fake *f = fake_start(script_resubscribe);
+	struct socketd_client *c = client_for(f);
+	uint32_t a = 0, b = 0;
+	int requests = -1, asked = -1;
+
+	(void)state;
+	assert_int_equal(socketd_subscribe(c, "a.>", 0, &a), SOCKETD_E_OK);
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK); /* GOAWAY comes */
+	/* On a new connection: a renewed first, then b, each once. */
+	assert_int_equal(socketd_subscribe(c, "b.>", 0, &b), SOCKETD_E_OK);
+	assert_int_not_equal(a, b);
+	socketd_free(c);
+	fake_join_counts(f, &requests, &asked, NULL);
+	assert_int_equal(asked, 0);
+	assert_int_equal(requests, (int)(a * 100 + b));
+}
+
+static void
+script_slow_consumer(struct fake *f, int fd)
+{
+	uint8_t notice[2 + 8] = {0, 1, 't', 'o', 'o', ' ', 's', 'l', 'o', 'w'};
+	struct req r;
+
+	(void)f;
+	if (read_req(fd, &r) == -1)
+		return;
+	answer_count(fd, &r, 1);
+	write_frame(fd, SOCKETD_OP_PUBSUB_NOTICE, 0, 0, notice, sizeof(notice));
+	(void)shutdown(fd, SHUT_RDWR);
+}
+
+static void
+test_slow_consumer_notice_ends_the_wait(void **state)
+{
+	struct fake *f = fake_start(script_slow_consumer);
+	struct socketd_client *c = client_for(f);
+	const struct socketd_message *m;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(socketd_subscribe(c, "a.>", 0, &id), SOCKETD_E_OK);
+	assert_int_equal(socketd_next_message(c, 2000, &m), SOCKETD_E_CLOSED);
+	expect_msg(c, "slow consumer: too slow");
+	assert_int_equal(socketd_fd(c), -1);
+	socketd_free(c);
+	fake_join(f);
+}
+
 int
 main(void)
 {
@@ -1113,6 +1208,8 @@ main(void)
 	    cmocka_unit_test(test_goaway_reconnects_and_carries_on),
 	    cmocka_unit_test(test_boundary_close_retries_idempotent_only),
 	    cmocka_unit_test(test_messages_are_never_answers),
+	    cmocka_unit_test(test_goaway_renews_subscriptions),
+	    cmocka_unit_test(test_slow_consumer_notice_ends_the_wait),
 	};
 
 	return cmocka_run_group_tests_name("libsocketd", tests, NULL, NULL);
