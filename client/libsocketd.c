@@ -123,6 +123,7 @@ socketd_close(struct socketd_client *c)
 		return;
 	sdc_close(&c->conn);
 	reset_conn_state(c);
+	sd_pubsub_free(c); /* the program ends the session: subscriptions too */
 }
 
 /*
@@ -407,13 +408,17 @@ socketd_connect(struct socketd_client *c, const char *host, unsigned port)
 	if (port == 0 || port > 65535)
 		return sd_fail(c, SOCKETD_E_INVALID,
 		    "invalid port %u: expected 1 to 65535", port);
-	socketd_close(c);
+	/* Not socketd_close: subscriptions outlive a failed connection. */
+	sdc_close(&c->conn);
+	reset_conn_state(c);
 	if ((h = strdup(host)) == NULL)
 		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	free(c->host);
 	c->host = h;
 	c->port = port;
-	return connect_to(c);
+	if ((rv = connect_to(c)) != 0)
+		return rv;
+	return sd_resubscribe(c);
 }
 
 /*

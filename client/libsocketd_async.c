@@ -615,7 +615,7 @@ on_answer(struct socketd_async *a, const struct proto_resp *r)
 			(unsigned)want.opcode));
 	a->q_head = (a->q_head + 1) % a->q_cap;
 	a->q_len--;
-	if (want.fn != NULL && !a->dead) {
+	if (want.fn != NULL) {
 		a->depth++;
 		want.fn(a, SOCKETD_E_OK, r->status, r->payload, r->payload_len,
 		    want.arg);

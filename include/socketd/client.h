@@ -277,7 +277,9 @@ SOCKETD_API int socketd_set_retry(struct socketd_client *c, int enable);
 /*
  * Pub/sub (protocol v1.1, opcodes 0x10-0x14).  Topics are "chat.lobby";
  * filters may use "*" for one token and ">" for the rest.  The library
- * picks each subscription's id.  MESSAGE pushes for this client's
+ * picks each subscription's id and renews the subscriptions on every new
+ * connection (socketd_connect after a failure, GOAWAY); socketd_close
+ * ends them.  MESSAGE pushes for this client's
  * subscriptions are never taken for answers: they wait in the client
  * (at most 4096; beyond, they are dropped and counted in the next one's
  * lost) until socketd_next_message returns them, in arrival order.

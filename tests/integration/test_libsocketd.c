@@ -635,6 +635,13 @@ test_pubsub_blocking(void **state)
 	assert_int_equal(n, 1);
 	ok(sub, socketd_next_message(sub, 2000, &m), "echo");
 	assert_string_equal(m->topic, "chat.self");
+	/* A new connection renews the subscriptions; a close ends them. */
+	ok(sub, socketd_connect(sub, "127.0.0.1", (unsigned)d->port),
+	    "connect again");
+	ok(pub, socketd_publish(pub, "chat.again", "r", 1, &n), "publish");
+	assert_int_equal(n, 1);
+	ok(sub, socketd_next_message(sub, 2000, &m), "after reconnecting");
+	assert_string_equal(m->topic, "chat.again");
 	/* Errors as values: a bad topic is the server's INVALID_TOPIC. */
 	assert_int_equal(
 	    socketd_publish(pub, "bad..topic", "", 0, &n), SOCKETD_E_SERVER);
@@ -652,6 +659,12 @@ test_pubsub_blocking(void **state)
 	ok(sub, socketd_ping(sub), "ping after a wait that timed out");
 	assert_int_equal(socketd_unsubscribe(sub, id), SOCKETD_E_SERVER);
 	assert_int_equal(socketd_status(sub), SOCKETD_STATUS_NOT_SUBSCRIBED);
+	ok(sub, socketd_subscribe(sub, "chat.>", 0, &id), "subscribe again");
+	socketd_close(sub);
+	ok(sub, socketd_connect(sub, "127.0.0.1", (unsigned)d->port),
+	    "connect after close");
+	ok(pub, socketd_publish(pub, "chat.lobby", "none", 4, &n), "publish");
+	assert_int_equal(n, 0);
 	socketd_free(sub);
 	socketd_free(pub);
 }
