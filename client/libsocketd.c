@@ -658,9 +658,9 @@ sd_roundtrip(struct socketd_client *c, unsigned opcode, const void *payload,
 		    c->q_len);
 	deadline = sdc_deadline(&c->conn);
 	for (;;) {
+		/* No reconnect inside a reconnect's renewals. */
 		if (c->resubscribing && c->conn.fd < 0)
-			return SOCKETD_E_CLOSED; /* no reconnect in a reconnect
-						  */
+			return SOCKETD_E_CLOSED;
 		if ((c->draining || c->conn.fd < 0) && !c->resubscribing &&
 		    (rv = sd_reconnect(c)) != 0)
 			return rv;

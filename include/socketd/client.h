@@ -136,6 +136,8 @@ struct socketd_client;
  * seen while waiting for an answer.  payload is valid during the call
  * only.  The handler must not call libsocketd on the same client (such a
  * call returns SOCKETD_E_INVALID).  Without a handler pushes are dropped.
+ * Since 1.1, MESSAGE pushes for subscriptions made with socketd_subscribe
+ * go to socketd_next_message instead; GOAWAY is handled (and shown here).
  */
 typedef void (*socketd_push_fn)(
     void *arg, unsigned opcode, const uint8_t *payload, size_t len);
