@@ -47,8 +47,10 @@ for node in LIBSOCKETD_1 LIBSOCKETD_1.1; do
 	grep -qx "$node" "$TMP/all" || fail "no version node $node"
 done
 
-same() { # same NAME FILE: FILE lists what the library exports
-	if ! diff -u "$TMP/lib" "$2" >"$TMP/diff"; then
+# same NAME FILE [REF]: FILE lists what the library exports: the names
+# ($TMP/lib), or with REF $TMP/libv each name@NODE.
+same() {
+	if ! diff -u "${3:-$TMP/lib}" "$2" >"$TMP/diff"; then
 		fail "$1 differs from the library's exports (- library, + $1):"
 		cat "$TMP/diff" >&2
 	else
@@ -60,12 +62,7 @@ same() { # same NAME FILE: FILE lists what the library exports
 awk '/^[A-Z0-9_.]+ *\{/ { node = $1 }
     /^[[:space:]]*socketd_[a-z_]+;/ { gsub(/[ \t;]/, ""); print $0 "@" node }' \
     "$TOP/client/libsocketd.map" | sort >"$TMP/map"
-if ! diff -u "$TMP/libv" "$TMP/map" >"$TMP/diff"; then
-	fail "client/libsocketd.map differs from the library's exports:"
-	cat "$TMP/diff" >&2
-else
-	echo "ok: client/libsocketd.map lists the $n exported functions"
-fi
+same client/libsocketd.map "$TMP/map" "$TMP/libv"
 
 # SOCKETD_API <type...> name( : the word before the first "(", outside
 # preprocessor lines.
@@ -76,16 +73,11 @@ same include/socketd/client.h "$TMP/hdr"
 
 sed -n 's/^ \(socketd_[a-z_]*@LIBSOCKETD_1[.1]*\) .*/\1/p' \
     "$TOP/packaging/debian/libsocketd1.symbols" | sort >"$TMP/deb"
-if ! diff -u "$TMP/libv" "$TMP/deb" >"$TMP/diff"; then
-	fail "packaging/debian/libsocketd1.symbols differs from the library:"
-	cat "$TMP/diff" >&2
-else
-	echo "ok: packaging/debian/libsocketd1.symbols lists the $n functions"
-fi
+same packaging/debian/libsocketd1.symbols "$TMP/deb" "$TMP/libv"
 
 awk '/^\.Sh NAME/ { on = 1; next } /^\.Sh / { on = 0 }
-    on && /^\.Nm socketd_/ && $2 != "socketd_async" { print $2 }' "$TOP/man/libsocketd.3" \
-    "$TOP/man/socketd_async.3" | sort >"$TMP/man"
+    on && /^\.Nm socketd_/ && $2 != "socketd_async" { print $2 }' \
+    "$TOP/man/libsocketd.3" "$TOP/man/socketd_async.3" | sort >"$TMP/man"
 same "man/libsocketd.3 and man/socketd_async.3" "$TMP/man"
 
 soname=$(objdump -p "$LIB" | awk '$1 == "SONAME" { print $2 }')
