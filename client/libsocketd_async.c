@@ -797,18 +797,14 @@ socketd_async_subscribe(struct socketd_async *a, const char *filter,
     unsigned flags, socketd_answer_fn fn, void *arg, uint32_t *sub_id)
 {
 	uint8_t buf[8 + SD_TOPIC_MAX];
-	const char *why;
 	uint32_t id;
 	size_t n;
 	int rv;
 
 	if (a == NULL || a->dead)
 		return SOCKETD_E_INVALID;
-	if ((why = sd_topic_problem(filter)) != NULL)
-		return a_fail(a, SOCKETD_E_INVALID, "subscribe: %s", why);
-	if ((flags & ~SOCKETD_SUB_NO_ECHO) != 0)
-		return a_fail(a, SOCKETD_E_INVALID,
-		    "subscribe: unknown flags 0x%x", flags);
+	if ((rv = sd_check_subscribe(a->err, filter, flags)) != 0)
+		return rv;
 	id = a->next_sub_id + 1;
 	if (id == 0)
 		id = 1;
@@ -838,18 +834,14 @@ int
 socketd_async_publish(struct socketd_async *a, const char *topic,
     const void *data, size_t len, socketd_answer_fn fn, void *arg)
 {
-	const char *why;
 	uint8_t *buf;
 	size_t n;
 	int rv;
 
 	if (a == NULL || a->dead)
 		return SOCKETD_E_INVALID;
-	if ((why = sd_topic_problem(topic)) != NULL)
-		return a_fail(a, SOCKETD_E_INVALID, "publish: %s", why);
-	if (data == NULL && len > 0)
-		return a_fail(a, SOCKETD_E_INVALID,
-		    "publish: no data given for %zu bytes", len);
+	if ((rv = sd_check_publish(a->err, topic, data, len)) != 0)
+		return rv;
 	if (sd_enc_publish(&buf, &n, topic, strlen(topic), data, len) == -1)
 		return a_fail(a, SOCKETD_E_NOMEM, "out of memory");
 	rv = socketd_async_send(

@@ -114,8 +114,10 @@ size_t sd_enc_subscribe(uint8_t *buf, size_t cap, uint32_t sub_id,
     const char *filter, unsigned flags);
 int sd_enc_publish(uint8_t **out, size_t *outlen, const char *topic,
     size_t tlen, const void *data, size_t len);
-/* Check a topic or filter's length: NULL, or why it is refused. */
-const char *sd_topic_problem(const char *topic);
+/* Check a request's arguments: 0, or SOCKETD_E_INVALID with err set. */
+int sd_check_subscribe(char *err, const char *filter, unsigned flags);
+int sd_check_publish(
+    char *err, const char *topic, const void *data, size_t len);
 /* Parse a MESSAGE payload into m (views into payload); -1 if malformed. */
 int sd_parse_message(
     const uint8_t *p, size_t n, struct socketd_message *m, char *topic_copy);

@@ -31,17 +31,47 @@
 #define NOTICE_SHUTDOWN            2
 #define NOTICE_PERMISSIONS_CHANGED 3
 
-const char *
-sd_topic_problem(const char *topic)
+/* A topic or filter's length: NULL, or why it is refused. */
+static const char *
+topic_problem(const char *topic)
 {
-	size_t n;
-
 	if (topic == NULL || *topic == '\0')
 		return "empty topic";
-	n = strlen(topic);
-	if (n > SD_TOPIC_MAX)
+	if (strlen(topic) > SD_TOPIC_MAX)
 		return "topic longer than 255 bytes";
 	return NULL;
+}
+
+int
+sd_check_subscribe(char *err, const char *filter, unsigned flags)
+{
+	const char *why;
+
+	if ((why = topic_problem(filter)) != NULL) {
+		sdc_seterr(err, "subscribe: %s", why);
+		return SOCKETD_E_INVALID;
+	}
+	if ((flags & ~SOCKETD_SUB_NO_ECHO) != 0) {
+		sdc_seterr(err, "subscribe: unknown flags 0x%x", flags);
+		return SOCKETD_E_INVALID;
+	}
+	return SOCKETD_E_OK;
+}
+
+int
+sd_check_publish(char *err, const char *topic, const void *data, size_t len)
+{
+	const char *why;
+
+	if ((why = topic_problem(topic)) != NULL) {
+		sdc_seterr(err, "publish: %s", why);
+		return SOCKETD_E_INVALID;
+	}
+	if (data == NULL && len > 0) {
+		sdc_seterr(err, "publish: no data given for %zu bytes", len);
+		return SOCKETD_E_INVALID;
+	}
+	return SOCKETD_E_OK;
 }
 
 size_t
@@ -268,7 +298,6 @@ socketd_subscribe(struct socketd_client *c, const char *filter, unsigned flags,
     uint32_t *sub_id)
 {
 	struct sd_sub s, *ns;
-	const char *why;
 	size_t ncap;
 	int rv;
 
@@ -276,11 +305,8 @@ socketd_subscribe(struct socketd_client *c, const char *filter, unsigned flags,
 		return SOCKETD_E_INVALID;
 	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
-	if ((why = sd_topic_problem(filter)) != NULL)
-		return sd_fail(c, SOCKETD_E_INVALID, "subscribe: %s", why);
-	if ((flags & ~SOCKETD_SUB_NO_ECHO) != 0)
-		return sd_fail(c, SOCKETD_E_INVALID,
-		    "subscribe: unknown flags 0x%x", flags);
+	if ((rv = sd_check_subscribe(c->err, filter, flags)) != 0)
+		return rv;
 	if (c->n_subs == c->subs_cap) {
 		ncap = c->subs_cap == 0 ? 4 : c->subs_cap * 2;
 		if ((ns = realloc(c->subs, ncap * sizeof(*ns))) == NULL)
@@ -345,7 +371,6 @@ socketd_publish(struct socketd_client *c, const char *topic, const void *data,
     size_t len, uint32_t *receivers)
 {
 	struct proto_resp r;
-	const char *why;
 	uint8_t *buf;
 	size_t n;
 	int rv;
@@ -354,11 +379,8 @@ socketd_publish(struct socketd_client *c, const char *topic, const void *data,
 		return SOCKETD_E_INVALID;
 	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
-	if ((why = sd_topic_problem(topic)) != NULL)
-		return sd_fail(c, SOCKETD_E_INVALID, "publish: %s", why);
-	if (data == NULL && len > 0)
-		return sd_fail(c, SOCKETD_E_INVALID,
-		    "publish: no data given for %zu bytes", len);
+	if ((rv = sd_check_publish(c->err, topic, data, len)) != 0)
+		return rv;
 	if (sd_enc_publish(&buf, &n, topic, strlen(topic), data, len) == -1)
 		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	rv = sd_call_ok(c, SOCKETD_OP_PUBSUB_PUBLISH, buf, n, &r, "publish");
