@@ -15,5 +15,5 @@
 #
 # include/socketd/client.h repeats the three numbers as
 # SOCKETD_CLIENT_VERSION_*; configuring fails if they disagree.
-set(LIBSOCKETD_VERSION 1.0.0)
+set(LIBSOCKETD_VERSION 1.1.0)
 set(LIBSOCKETD_SOVERSION 1)

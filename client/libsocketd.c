@@ -29,40 +29,9 @@
 
 #include <socketd/client.h>
 
-#include "proto.h"
-#include "sdclient.h"
+#include "libsocketd_int.h"
 
 #define NAME_MAX_LEN 64 /* an opcode name (PROTOCOL 1.1) */
-
-struct inflight {
-	uint32_t id;
-	uint8_t opcode;
-};
-
-struct socketd_client {
-	struct sdc conn; /* fd -1 when not connected */
-	int timeout_ms;
-	size_t max_frame;
-	int tls;
-	int tls_insecure;
-	char *cafile;
-	char *certfile;
-	char *keyfile;
-	socketd_push_fn push_fn;
-	void *push_arg;
-	int in_push; /* inside push_fn: calls on c are refused */
-	uint32_t next_id;
-	struct inflight *q; /* ring of requests sent, not yet answered */
-	size_t q_head;
-	size_t q_len;
-	size_t q_cap;
-	unsigned status; /* of the last answer */
-	char *text;      /* NUL-terminated copy of a text answer */
-	size_t text_cap;
-	char *opcodes; /* this connection's OPCODES answer, or NULL */
-	size_t opcodes_len;
-	char err[SDC_ERRLEN];
-};
 
 unsigned
 socketd_client_version(void)
@@ -100,6 +69,10 @@ socketd_strerror(int error)
 		return "the server does not list its opcodes";
 	case SOCKETD_E_NOT_FOUND:
 		return "no such name";
+	case SOCKETD_E_GOAWAY:
+		return "the server is draining the connection";
+	case SOCKETD_E_CANCELLED:
+		return "cancelled";
 	default:
 		return "unknown error";
 	}
@@ -118,12 +91,9 @@ socketd_status_name(unsigned status)
 	return "UNKNOWN";
 }
 
-static int fail(struct socketd_client *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Set the message and return code; the connection is left alone. */
-static int
-fail(struct socketd_client *c, int code, const char *fmt, ...)
+int
+sd_fail(struct socketd_client *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -142,6 +112,8 @@ reset_conn_state(struct socketd_client *c)
 	c->opcodes = NULL;
 	c->opcodes_len = 0;
 	c->next_id = 1;
+	c->draining = 0;
+	c->closing = 0;
 }
 
 void
@@ -151,14 +123,15 @@ socketd_close(struct socketd_client *c)
 		return;
 	sdc_close(&c->conn);
 	reset_conn_state(c);
+	sd_pubsub_free(c); /* the program ends the session: subscriptions too */
 }
 
 /*
  * An sdclient failure (message already in c->err, errno set by sdclient):
  * close the connection and say which kind of failure it was.
  */
-static int
-fail_conn(struct socketd_client *c, int e)
+int
+sd_fail_conn(struct socketd_client *c, int e)
 {
 	int code;
 
@@ -192,15 +165,15 @@ fail_conn(struct socketd_client *c, int e)
 }
 
 /* Checks every entry point makes; clears the message. */
-static int
-enter(struct socketd_client *c, int need_conn)
+int
+sd_enter(struct socketd_client *c, int need_conn)
 {
 	if (c->in_push)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "libsocketd called from its own push handler");
 	c->err[0] = '\0';
 	if (need_conn && c->conn.fd < 0)
-		return fail(c, SOCKETD_E_NOT_CONNECTED, "not connected");
+		return sd_fail(c, SOCKETD_E_NOT_CONNECTED, "not connected");
 	return SOCKETD_E_OK;
 }
 
@@ -230,6 +203,8 @@ socketd_free(struct socketd_client *c)
 	free(c->cafile);
 	free(c->certfile);
 	free(c->keyfile);
+	free(c->host);
+	sd_pubsub_free(c);
 	free(c);
 }
 
@@ -240,10 +215,10 @@ socketd_set_timeout(struct socketd_client *c, int timeout_ms)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	if (timeout_ms < 0)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "invalid timeout %d ms: expected 0 (none) or more",
 		    timeout_ms);
 	c->timeout_ms = timeout_ms;
@@ -258,10 +233,10 @@ socketd_set_max_frame(struct socketd_client *c, size_t bytes)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	if (bytes < PROTO_HDR_SIZE || bytes > UINT32_MAX)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "invalid max frame of %zu bytes: expected %d to %" PRIu32,
 		    bytes, PROTO_HDR_SIZE, UINT32_MAX);
 	c->max_frame = bytes;
@@ -276,7 +251,7 @@ socketd_set_tls(struct socketd_client *c, int enable)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	c->tls = enable != 0;
 	return SOCKETD_E_OK;
@@ -290,9 +265,9 @@ set_path(
 	char *copy = NULL;
 
 	if (src != NULL && *src == '\0')
-		return fail(c, SOCKETD_E_INVALID, "empty %s name", what);
+		return sd_fail(c, SOCKETD_E_INVALID, "empty %s name", what);
 	if (src != NULL && (copy = strdup(src)) == NULL)
-		return fail(c, SOCKETD_E_NOMEM, "out of memory");
+		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	free(*dst);
 	*dst = copy;
 	return SOCKETD_E_OK;
@@ -305,7 +280,7 @@ socketd_set_tls_cafile(struct socketd_client *c, const char *cafile)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	if ((rv = set_path(c, &c->cafile, cafile, "CA file")) != 0)
 		return rv;
@@ -321,10 +296,10 @@ socketd_set_tls_cert(
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	if (certfile == NULL && keyfile != NULL)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "a key file needs a certificate file");
 	if ((rv = set_path(c, &c->certfile, certfile, "certificate file")) != 0)
 		return rv;
@@ -341,7 +316,7 @@ socketd_set_tls_insecure(struct socketd_client *c, int enable)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	c->tls_insecure = enable != 0;
 	if (enable)
@@ -357,7 +332,7 @@ socketd_set_push_handler(
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
+	if ((rv = sd_enter(c, 0)) != 0)
 		return rv;
 	c->push_fn = fn;
 	c->push_arg = fn != NULL ? arg : NULL;
@@ -374,7 +349,7 @@ tls_context(struct socketd_client *c, struct sdc_tls **out)
 	if (!c->tls)
 		return SOCKETD_E_OK;
 	if (c->tls_insecure && c->cafile != NULL)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "TLS: insecure and a CA file exclude each other");
 	memset(&o, 0, sizeof(o));
 	o.cafile = c->cafile;
@@ -386,27 +361,18 @@ tls_context(struct socketd_client *c, struct sdc_tls **out)
 	return SOCKETD_E_OK;
 }
 
-int
-socketd_connect(struct socketd_client *c, const char *host, unsigned port)
+/* Connect c to c->host port c->port, then TLS if it is on. */
+static int
+connect_to(struct socketd_client *c)
 {
 	struct sdc_tls *tls;
 	char ps[8];
 	int rv, e;
 
-	if (c == NULL)
-		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 0)) != 0)
-		return rv;
-	if (host == NULL || *host == '\0')
-		return fail(c, SOCKETD_E_INVALID, "empty host name");
-	if (port == 0 || port > 65535)
-		return fail(c, SOCKETD_E_INVALID,
-		    "invalid port %u: expected 1 to 65535", port);
-	socketd_close(c);
 	if ((rv = tls_context(c, &tls)) != 0)
 		return rv;
-	(void)snprintf(ps, sizeof(ps), "%u", port);
-	if (sdc_connect(&c->conn, host, ps, c->timeout_ms, c->err) == -1) {
+	(void)snprintf(ps, sizeof(ps), "%u", c->port);
+	if (sdc_connect(&c->conn, c->host, ps, c->timeout_ms, c->err) == -1) {
 		e = errno;
 		sdc_tls_free(tls);
 		if (e == EINVAL)
@@ -415,7 +381,7 @@ socketd_connect(struct socketd_client *c, const char *host, unsigned port)
 	}
 	c->conn.max_frame = c->max_frame;
 	if (tls != NULL) {
-		rv = sdc_start_tls(&c->conn, host, ps, tls, c->err);
+		rv = sdc_start_tls(&c->conn, c->host, ps, tls, c->err);
 		e = errno;
 		sdc_tls_free(tls);
 		if (rv == -1) {
@@ -424,6 +390,65 @@ socketd_connect(struct socketd_client *c, const char *host, unsigned port)
 			return e == ENOMEM ? SOCKETD_E_NOMEM : SOCKETD_E_TLS;
 		}
 	}
+	return SOCKETD_E_OK;
+}
+
+int
+socketd_connect(struct socketd_client *c, const char *host, unsigned port)
+{
+	char *h;
+	int rv;
+
+	if (c == NULL)
+		return SOCKETD_E_INVALID;
+	if ((rv = sd_enter(c, 0)) != 0)
+		return rv;
+	if (host == NULL || *host == '\0')
+		return sd_fail(c, SOCKETD_E_INVALID, "empty host name");
+	if (port == 0 || port > 65535)
+		return sd_fail(c, SOCKETD_E_INVALID,
+		    "invalid port %u: expected 1 to 65535", port);
+	/* Not socketd_close: subscriptions outlive a failed connection. */
+	sdc_close(&c->conn);
+	reset_conn_state(c);
+	if ((h = strdup(host)) == NULL)
+		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
+	free(c->host);
+	c->host = h;
+	c->port = port;
+	if ((rv = connect_to(c)) != 0)
+		return rv;
+	return sd_resubscribe(c);
+}
+
+/*
+ * After GOAWAY or a connection closed at a request boundary: connect to
+ * the same server again and renew the subscriptions.
+ */
+int
+sd_reconnect(struct socketd_client *c)
+{
+	int rv;
+
+	if (c->host == NULL)
+		return sd_fail(c, SOCKETD_E_NOT_CONNECTED, "not connected");
+	sdc_close(&c->conn);
+	reset_conn_state(c);
+	if ((rv = connect_to(c)) != 0)
+		return rv;
+	return sd_resubscribe(c);
+}
+
+int
+socketd_set_retry(struct socketd_client *c, int enable)
+{
+	int rv;
+
+	if (c == NULL)
+		return SOCKETD_E_INVALID;
+	if ((rv = sd_enter(c, 0)) != 0)
+		return rv;
+	c->retry_all = enable != 0;
 	return SOCKETD_E_OK;
 }
 
@@ -454,10 +479,11 @@ socketd_peer(struct socketd_client *c, char *buf, size_t len)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
 	if (buf == NULL || len == 0)
-		return fail(c, SOCKETD_E_INVALID, "no buffer for the address");
+		return sd_fail(
+		    c, SOCKETD_E_INVALID, "no buffer for the address");
 	if (sdc_peer(&c->conn, buf, len, c->err) == -1)
 		return strstr(c->err, "does not fit") != NULL
 		    ? SOCKETD_E_INVALID
@@ -485,13 +511,13 @@ check_request(
     struct socketd_client *c, unsigned opcode, const void *payload, size_t len)
 {
 	if (opcode > 0xff)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "invalid opcode %u: expected 0 to 255", opcode);
 	if (payload == NULL && len > 0)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "no payload given for %zu bytes", len);
 	if (len > UINT32_MAX - PROTO_HDR_SIZE)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "request payload of %zu bytes is too large", len);
 	return SOCKETD_E_OK;
 }
@@ -506,7 +532,7 @@ queue_push(struct socketd_client *c, uint32_t id, uint8_t opcode)
 		ncap = c->q_cap == 0 ? 16 : c->q_cap * 2;
 		if (ncap > SIZE_MAX / sizeof(*nq) ||
 		    (nq = malloc(ncap * sizeof(*nq))) == NULL)
-			return fail(c, SOCKETD_E_NOMEM,
+			return sd_fail(c, SOCKETD_E_NOMEM,
 			    "out of memory for %zu requests in flight",
 			    c->q_len + 1);
 		for (i = 0; i < c->q_len; i++)
@@ -540,51 +566,58 @@ send_one(struct socketd_client *c, unsigned opcode, const void *payload,
 	id = c->next_id++;
 	if (sdc_send_until(&c->conn, (uint8_t)opcode, id, payload, len,
 		deadline, c->err) == -1)
-		return fail_conn(c, errno);
+		return sd_fail_conn(c, errno);
 	(void)queue_push(c, id, (uint8_t)opcode);
 	if (idp != NULL)
 		*idp = id;
 	return SOCKETD_E_OK;
 }
 
-/* Receive the answer to the oldest request in flight, skipping pushes. */
+/*
+ * Receive the answer to the oldest request in flight, handing pushes to
+ * sd_push.  *boundary (may be NULL): the connection ended before any byte
+ * of the answer (a close at a request boundary).
+ */
 static int
 recv_one(struct socketd_client *c, int64_t deadline, struct proto_resp *r,
-    uint32_t *idp)
+    uint32_t *idp, int *boundary)
 {
 	struct inflight want;
+	int e;
 
+	if (boundary != NULL)
+		*boundary = 0;
 	if (c->q_len == 0)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "no request is waiting for "
 		    "an answer");
 	for (;;) {
-		if (sdc_recv_until(&c->conn, r, deadline, c->err) == -1)
-			return fail_conn(c, errno);
+		if (sdc_recv_until(&c->conn, r, deadline, c->err) == -1) {
+			e = errno;
+			if (boundary != NULL)
+				*boundary =
+				    e == ECONNRESET && c->conn.buf_len == 0;
+			return sd_fail_conn(c, e);
+		}
 		if (r->request_id != 0 || r->status != PROTO_OK)
 			break;
-		if (c->push_fn != NULL) {
-			c->in_push = 1;
-			c->push_fn(
-			    c->push_arg, r->opcode, r->payload, r->payload_len);
-			c->in_push = 0;
-		}
+		sd_push(c, r);
 	}
 	want = c->q[c->q_head];
 	c->q_head = (c->q_head + 1) % c->q_cap;
 	c->q_len--;
 	/* request_id 0 with an error: it answers the request in flight. */
 	if (r->request_id != 0 && r->request_id != want.id) {
-		(void)fail(c, 0,
+		(void)sd_fail(c, 0,
 		    "server answered request_id %" PRIu32 ", expected %" PRIu32,
 		    r->request_id, want.id);
-		return fail_conn(c, EPROTO);
+		return sd_fail_conn(c, EPROTO);
 	}
 	if (r->request_id != 0 && r->opcode != want.opcode) {
-		(void)fail(c, 0,
+		(void)sd_fail(c, 0,
 		    "server answered opcode %u to a request with opcode %u",
 		    (unsigned)r->opcode, (unsigned)want.opcode);
-		return fail_conn(c, EPROTO);
+		return sd_fail_conn(c, EPROTO);
 	}
 	c->status = r->status;
 	if (idp != NULL)
@@ -592,45 +625,71 @@ recv_one(struct socketd_client *c, int64_t deadline, struct proto_resp *r,
 	return SOCKETD_E_OK;
 }
 
+/* May this request be sent again after its connection was lost? */
+static int
+retriable(const struct socketd_client *c, unsigned opcode)
+{
+	return c->retry_all || opcode <= SOCKETD_OP_OPCODES;
+}
+
 /*
  * One round trip.  A server that refuses the connection answers BUSY and
  * closes; the send may fail after that, so the reason is read if it came.
+ * A draining connection (GOAWAY) is replaced first; one found closed
+ * when sending is replaced once for free (nothing was received); one
+ * closed before any byte of the answer is replaced and the request sent
+ * again once if it is retriable (it may have run).
  */
-static int
-roundtrip(struct socketd_client *c, unsigned opcode, const void *payload,
+int
+sd_roundtrip(struct socketd_client *c, unsigned opcode, const void *payload,
     size_t len, struct proto_resp *r)
 {
 	int64_t deadline;
 	uint32_t id;
-	int rv, e;
+	int rv, e, boundary, fresh = 0, retried = 0;
 
 	memset(r, 0, sizeof(*r));
 	if ((rv = check_request(c, opcode, payload, len)) != 0)
 		return rv;
 	if (c->q_len > 0)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "%zu pipelined answer(s) pending: read them with "
 		    "socketd_recv first",
 		    c->q_len);
 	deadline = sdc_deadline(&c->conn);
-	if (c->next_id == 0)
-		c->next_id = 1;
-	id = c->next_id++;
-	if (sdc_send_until(&c->conn, (uint8_t)opcode, id, payload, len,
-		deadline, c->err) == -1) {
-		e = errno;
-		if ((e == EPIPE || e == ECONNRESET) &&
-		    sdc_recv_until(&c->conn, r, deadline, NULL) == 0 &&
-		    r->request_id == 0 && r->status != PROTO_OK) {
-			c->err[0] = '\0';
-			c->status = r->status;
-			return SOCKETD_E_OK;
+	for (;;) {
+		/* No reconnect inside a reconnect's renewals. */
+		if (c->resubscribing && c->conn.fd < 0)
+			return SOCKETD_E_CLOSED;
+		if ((c->draining || c->conn.fd < 0) && !c->resubscribing &&
+		    (rv = sd_reconnect(c)) != 0)
+			return rv;
+		c->err[0] = '\0';
+		if (c->next_id == 0)
+			c->next_id = 1;
+		id = c->next_id++;
+		if (sdc_send_until(&c->conn, (uint8_t)opcode, id, payload, len,
+			deadline, c->err) == -1) {
+			e = errno;
+			if ((e == EPIPE || e == ECONNRESET) &&
+			    sdc_recv_until(&c->conn, r, deadline, NULL) == 0 &&
+			    r->request_id == 0 && r->status != PROTO_OK) {
+				c->err[0] = '\0';
+				c->status = r->status;
+				return SOCKETD_E_OK;
+			}
+			rv = sd_fail_conn(c, e);
+			if ((e != EPIPE && e != ECONNRESET) || fresh++ > 0)
+				return rv;
+			continue;
 		}
-		return fail_conn(c, e);
+		if (queue_push(c, id, (uint8_t)opcode) != 0)
+			return sd_fail_conn(c, ENOMEM); /* it would be lost */
+		rv = recv_one(c, deadline, r, NULL, &boundary);
+		if (rv == 0 || !boundary || retried++ > 0 ||
+		    !retriable(c, opcode))
+			return rv;
 	}
-	if (queue_push(c, id, (uint8_t)opcode) != 0)
-		return fail_conn(c, ENOMEM); /* the answer would be lost */
-	return recv_one(c, deadline, r, NULL);
 }
 
 int
@@ -642,9 +701,9 @@ socketd_call(struct socketd_client *c, unsigned opcode, const void *payload,
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
-	if ((rv = roundtrip(c, opcode, payload, len, &r)) != 0)
+	if ((rv = sd_roundtrip(c, opcode, payload, len, &r)) != 0)
 		return rv;
 	if (status != NULL)
 		*status = r.status;
@@ -663,9 +722,16 @@ socketd_send(struct socketd_client *c, unsigned opcode, const void *payload,
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
 	if ((rv = check_request(c, opcode, payload, len)) != 0)
+		return rv;
+	if (c->draining && c->q_len > 0)
+		return sd_fail(c, SOCKETD_E_GOAWAY,
+		    "the server is draining this connection (GOAWAY): read "
+		    "the %zu pending answer(s) with socketd_recv first",
+		    c->q_len);
+	if (c->draining && (rv = sd_reconnect(c)) != 0)
 		return rv;
 	return send_one(
 	    c, opcode, payload, len, sdc_deadline(&c->conn), request_id);
@@ -680,9 +746,10 @@ socketd_recv(struct socketd_client *c, uint32_t *request_id, unsigned *status,
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
-	if ((rv = recv_one(c, sdc_deadline(&c->conn), &r, request_id)) != 0)
+	if ((rv = recv_one(c, sdc_deadline(&c->conn), &r, request_id, NULL)) !=
+	    0)
 		return rv;
 	if (status != NULL)
 		*status = r.status;
@@ -706,33 +773,45 @@ opcode_word(unsigned opcode)
 }
 
 /*
- * A built-in request whose only acceptable answer is OK: an error status
- * becomes SOCKETD_E_SERVER with the server's message.
+ * A request whose only acceptable answer is OK: an error status becomes
+ * SOCKETD_E_SERVER with the server's message.  what names it in messages
+ * (NULL: the built-in's name).
  */
-static int
-call_ok(struct socketd_client *c, unsigned opcode, const void *payload,
-    size_t len, struct proto_resp *r)
+int
+sd_call_ok(struct socketd_client *c, unsigned opcode, const void *payload,
+    size_t len, struct proto_resp *r, const char *what)
 {
 	const char *name;
 	int rv;
 
-	if (c == NULL)
-		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
-		return rv;
-	if ((rv = roundtrip(c, opcode, payload, len, r)) != 0)
+	if ((rv = sd_roundtrip(c, opcode, payload, len, r)) != 0)
 		return rv;
 	if (r->status == PROTO_OK)
 		return SOCKETD_E_OK;
-	name = opcode_word(opcode);
+	name = what != NULL ? what : opcode_word(opcode);
+	if (name == NULL)
+		name = "request";
 	if (r->payload_len > 0)
-		return fail(c, SOCKETD_E_SERVER, "%s: server answered %s: %.*s",
-		    name != NULL ? name : "request",
+		return sd_fail(c, SOCKETD_E_SERVER,
+		    "%s: server answered %s: %.*s", name,
 		    socketd_status_name(r->status),
 		    (int)(r->payload_len > 200 ? 200 : r->payload_len),
 		    (const char *)r->payload);
-	return fail(c, SOCKETD_E_SERVER, "%s: server answered %s",
-	    name != NULL ? name : "request", socketd_status_name(r->status));
+	return sd_fail(c, SOCKETD_E_SERVER, "%s: server answered %s", name,
+	    socketd_status_name(r->status));
+}
+
+static int
+call_ok(struct socketd_client *c, unsigned opcode, const void *payload,
+    size_t len, struct proto_resp *r)
+{
+	int rv;
+
+	if (c == NULL)
+		return SOCKETD_E_INVALID;
+	if ((rv = sd_enter(c, 1)) != 0)
+		return rv;
+	return sd_call_ok(c, opcode, payload, len, r, NULL);
 }
 
 int
@@ -753,11 +832,11 @@ socketd_echo(struct socketd_client *c, const void *data, size_t len)
 		return rv;
 	if (r.payload_len != len ||
 	    (len > 0 && memcmp(r.payload, data, len) != 0)) {
-		(void)fail(c, 0,
+		(void)sd_fail(c, 0,
 		    "echo: server sent back %zu bytes that differ from the "
 		    "%zu sent",
 		    r.payload_len, len);
-		return fail_conn(c, EPROTO);
+		return sd_fail_conn(c, EPROTO);
 	}
 	return SOCKETD_E_OK;
 }
@@ -771,7 +850,7 @@ keep_text(struct socketd_client *c, const struct proto_resp *r,
 
 	if (r->payload_len + 1 > c->text_cap) {
 		if ((nt = realloc(c->text, r->payload_len + 1)) == NULL)
-			return fail(c, SOCKETD_E_NOMEM,
+			return sd_fail(c, SOCKETD_E_NOMEM,
 			    "out of memory for %zu bytes of text",
 			    r->payload_len);
 		c->text = nt;
@@ -818,9 +897,9 @@ socketd_time(struct socketd_client *c, uint64_t *ns)
 	if ((rv = call_ok(c, SOCKETD_OP_TIME, NULL, 0, &r)) != 0)
 		return rv;
 	if (r.payload_len != 8) {
-		(void)fail(c, 0, "time: server sent %zu bytes, expected 8",
+		(void)sd_fail(c, 0, "time: server sent %zu bytes, expected 8",
 		    r.payload_len);
-		return fail_conn(c, EPROTO);
+		return sd_fail_conn(c, EPROTO);
 	}
 	if (ns != NULL)
 		*ns = (uint64_t)proto_get_u32(r.payload) << 32 |
@@ -890,15 +969,15 @@ load_opcodes(struct socketd_client *c)
 
 	if (c->opcodes != NULL)
 		return SOCKETD_E_OK;
-	if ((rv = roundtrip(c, SOCKETD_OP_OPCODES, NULL, 0, &r)) != 0)
+	if ((rv = sd_roundtrip(c, SOCKETD_OP_OPCODES, NULL, 0, &r)) != 0)
 		return rv;
 	if (r.status == PROTO_UNKNOWN_OPCODE)
-		return fail(c, SOCKETD_E_NO_OPCODES,
+		return sd_fail(c, SOCKETD_E_NO_OPCODES,
 		    "the server does not serve OPCODES (opcode 0x05): it "
 		    "answered UNKNOWN_OPCODE, so names cannot be resolved "
 		    "(a socketd that speaks protocol 1.1 lists them)");
 	if (r.status != PROTO_OK)
-		return fail(c, SOCKETD_E_SERVER,
+		return sd_fail(c, SOCKETD_E_SERVER,
 		    "opcodes: server answered %s: %.*s",
 		    socketd_status_name(r.status),
 		    (int)(r.payload_len > 200 ? 200 : r.payload_len),
@@ -909,15 +988,15 @@ load_opcodes(struct socketd_client *c)
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
 		    parse_opcode_line(
 			p, (size_t)(nl - p), &name, &nlen, &push) < 0) {
-			(void)fail(c, 0,
+			(void)sd_fail(c, 0,
 			    "opcodes: malformed line %zu in the server's "
 			    "answer",
 			    line);
-			return fail_conn(c, EPROTO);
+			return sd_fail_conn(c, EPROTO);
 		}
 	}
 	if ((c->opcodes = malloc(r.payload_len + 1)) == NULL)
-		return fail(c, SOCKETD_E_NOMEM, "out of memory");
+		return sd_fail(c, SOCKETD_E_NOMEM, "out of memory");
 	if (r.payload_len > 0)
 		memcpy(c->opcodes, r.payload, r.payload_len);
 	c->opcodes[r.payload_len] = '\0';
@@ -932,7 +1011,7 @@ socketd_opcodes(struct socketd_client *c, const char **text, size_t *len)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
 	if ((rv = load_opcodes(c)) != 0)
 		return rv;
@@ -950,14 +1029,14 @@ check_name(struct socketd_client *c, const char *name)
 	size_t i, n;
 
 	if (name == NULL || *name == '\0')
-		return fail(c, SOCKETD_E_INVALID, "empty opcode name");
+		return sd_fail(c, SOCKETD_E_INVALID, "empty opcode name");
 	n = strlen(name);
 	if (n > NAME_MAX_LEN)
-		return fail(c, SOCKETD_E_INVALID,
+		return sd_fail(c, SOCKETD_E_INVALID,
 		    "opcode name of %zu bytes: at most %d", n, NAME_MAX_LEN);
 	for (i = 0; i < n; i++)
 		if (!is_name_byte((unsigned char)name[i]))
-			return fail(c, SOCKETD_E_INVALID,
+			return sd_fail(c, SOCKETD_E_INVALID,
 			    "invalid opcode name '%.64s': expected a-z, 0-9, "
 			    "'_' and '.'",
 			    name);
@@ -987,14 +1066,14 @@ find_opcode(struct socketd_client *c, const char *name, unsigned *opcode)
 		if (op < 0 || nlen != want || memcmp(lname, name, want) != 0)
 			continue;
 		if (push)
-			return fail(c, SOCKETD_E_INVALID,
+			return sd_fail(c, SOCKETD_E_INVALID,
 			    "'%s' (0x%02x) is a push: the server sends it, "
 			    "a client cannot ask for it",
 			    name, (unsigned)op);
 		*opcode = (unsigned)op;
 		return SOCKETD_E_OK;
 	}
-	return fail(c, SOCKETD_E_NOT_FOUND,
+	return sd_fail(c, SOCKETD_E_NOT_FOUND,
 	    "the server serves no opcode named '%s'", name);
 }
 
@@ -1006,7 +1085,7 @@ socketd_opcode(struct socketd_client *c, const char *name, unsigned *opcode)
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
 	if ((rv = find_opcode(c, name, &op)) != 0)
 		return rv;
@@ -1025,7 +1104,7 @@ socketd_call_name(struct socketd_client *c, const char *name,
 
 	if (c == NULL)
 		return SOCKETD_E_INVALID;
-	if ((rv = enter(c, 1)) != 0)
+	if ((rv = sd_enter(c, 1)) != 0)
 		return rv;
 	if ((rv = find_opcode(c, name, &op)) != 0)
 		return rv;

@@ -1,8 +1,9 @@
 /*
  * socketd-hello: a small program on libsocketd, the socketd C client
  * library.  It connects, pings, prints the server's version and clock,
- * echoes a line, and calls a module request by name when the server
- * lists one.
+ * echoes a line, calls a module request by name when the server lists
+ * one, and pipelines ten pings through the non-blocking client, driven
+ * by a poll() loop as a program with its own event loop would.
  *
  *	socketd-hello [host [port]]
  *
@@ -13,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* gmtime_r */
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,52 @@ fail(struct socketd_client *c, const char *what)
 	    stderr, "socketd-hello: %s: %s\n", what, socketd_errmsg(c));
 	socketd_free(c);
 	return 1;
+}
+
+static void
+pong(struct socketd_async *a, int result, unsigned status,
+    const uint8_t *answer, size_t len, void *arg)
+{
+	int *answered = arg;
+
+	(void)a;
+	(void)answer;
+	(void)len;
+	if (result == SOCKETD_E_OK && status == SOCKETD_STATUS_OK)
+		(*answered)++;
+}
+
+/* Ten pings at once through the non-blocking client: 0 or -1. */
+static int
+async_pings(
+    const struct socketd_client *settings, const char *host, unsigned port)
+{
+	struct socketd_async *a = socketd_async_new(settings);
+	struct pollfd p;
+	unsigned ev;
+	int i, rv, answered = 0;
+
+	if (a == NULL)
+		return -1;
+	rv = socketd_async_connect(a, host, port);
+	for (i = 0; i < 10 && rv == 0; i++)
+		rv = socketd_async_send(
+		    a, SOCKETD_OP_PING, NULL, 0, pong, &answered, NULL);
+	while (rv == 0 && socketd_async_pending(a) > 0) {
+		ev = socketd_async_events(a);
+		p.fd = socketd_async_fd(a);
+		p.events = (short)((ev & SOCKETD_WANT_READ ? POLLIN : 0) |
+		    (ev & SOCKETD_WANT_WRITE ? POLLOUT : 0));
+		(void)poll(&p, 1, socketd_async_timeout(a));
+		rv = socketd_async_process(a);
+	}
+	if (rv != 0)
+		(void)fprintf(stderr, "socketd-hello: async: %s\n",
+		    socketd_async_errmsg(a));
+	else
+		(void)printf("async: %d pings answered\n", answered);
+	socketd_async_free(a);
+	return rv == 0 && answered == 10 ? 0 : -1;
 }
 
 int
@@ -92,6 +140,8 @@ main(int argc, char *argv[])
 		    socketd_strerror(rv));
 	else
 		return fail(c, "hello.upper");
+	/* The same settings (timeout) for the non-blocking client. */
+	rv = async_pings(c, host, (unsigned)port);
 	socketd_free(c);
-	return 0;
+	return rv == 0 ? 0 : 1;
 }

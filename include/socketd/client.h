@@ -3,8 +3,9 @@
  *
  * One struct socketd_client is one connection to a socketd server, over
  * TCP or TLS, speaking protocol v1 (docs/protocol.md, socketd-protocol(7))
- * with the v1.1 additions it can already use: OPCODES name resolution and
- * push frames.  Every call blocks for at most the client's timeout
+ * with the v1.1 additions: OPCODES name resolution, push frames, GOAWAY
+ * and pub/sub; and a non-blocking client for event loops
+ * (socketd_async(3)).  Every call blocks for at most the client's timeout
  * (5 seconds unless socketd_set_timeout says otherwise).  Manual:
  * libsocketd(3).
  *
@@ -24,9 +25,11 @@
  * After a failure of the connection itself (SOCKETD_E_TIMEOUT, _CLOSED,
  * _IO, _PROTOCOL, _TLS, _NOMEM) the connection is closed, so a late
  * answer can never be taken for the answer to a later request:
- * socketd_connect again to go on.  SOCKETD_E_SERVER (the server answered
- * an error status), SOCKETD_E_INVALID, SOCKETD_E_NO_OPCODES and
- * SOCKETD_E_NOT_FOUND leave it open.
+ * socketd_connect again to go on.  (Since 1.1 a GOAWAY, or a close at a
+ * request boundary, reconnects by itself: see socketd_set_retry.)
+ * SOCKETD_E_SERVER (the server answered an error status),
+ * SOCKETD_E_INVALID, SOCKETD_E_NO_OPCODES and SOCKETD_E_NOT_FOUND leave
+ * it open.
  *
  * Threads: a client belongs to one thread at a time; different clients
  * may be used at once from different threads.  A child process after
@@ -56,7 +59,7 @@ extern "C" {
 
 /* The version of this header; socketd_client_version() the library's. */
 #define SOCKETD_CLIENT_VERSION_MAJOR 1
-#define SOCKETD_CLIENT_VERSION_MINOR 0
+#define SOCKETD_CLIENT_VERSION_MINOR 1
 #define SOCKETD_CLIENT_VERSION_PATCH 0
 #define SOCKETD_CLIENT_VERSION_NUMBER                                          \
 	((SOCKETD_CLIENT_VERSION_MAJOR << 16) |                                \
@@ -121,7 +124,9 @@ enum socketd_error {
 	SOCKETD_E_SERVER = -9,         /* the server answered an error status */
 	SOCKETD_E_NOT_CONNECTED = -10, /* no connection (or it was closed) */
 	SOCKETD_E_NO_OPCODES = -11,    /* the server does not serve OPCODES */
-	SOCKETD_E_NOT_FOUND = -12      /* no opcode or field by that name */
+	SOCKETD_E_NOT_FOUND = -12,     /* no opcode or field by that name */
+	SOCKETD_E_GOAWAY = -13, /* 1.1: the server is draining the connection */
+	SOCKETD_E_CANCELLED = -14 /* 1.1: socketd_async_close or _free came */
 };
 
 struct socketd_client;
@@ -131,6 +136,8 @@ struct socketd_client;
  * seen while waiting for an answer.  payload is valid during the call
  * only.  The handler must not call libsocketd on the same client (such a
  * call returns SOCKETD_E_INVALID).  Without a handler pushes are dropped.
+ * Since 1.1, MESSAGE pushes for subscriptions made with socketd_subscribe
+ * go to socketd_next_message instead; GOAWAY is handled (and shown here).
  */
 typedef void (*socketd_push_fn)(
     void *arg, unsigned opcode, const uint8_t *payload, size_t len);
@@ -251,6 +258,146 @@ SOCKETD_API int socketd_opcode(
  */
 SOCKETD_API int socketd_text_value(const char *text, size_t len,
     const char *name, const char **value, size_t *value_len);
+
+/* ---- Since libsocketd 1.1 (version node LIBSOCKETD_1.1) ---- */
+
+/*
+ * GOAWAY and lost connections (blocking client).  A GOAWAY push (the
+ * server drains the connection) is noted and the answers still due are
+ * read; the next request goes out on a new connection to the same host
+ * and port (socketd_subscribe's subscriptions renewed).  A connection the
+ * server closed at a request boundary (EOF or reset before any byte of
+ * the answer) is replaced and the request sent once more if it is one of
+ * the built-ins (ping, echo, info, stats, time, opcodes), which are
+ * idempotent; other requests (modules, publish) fail with
+ * SOCKETD_E_CLOSED because they may have run, unless socketd_set_retry
+ * says they may be sent twice.  socketd_send on a draining connection
+ * with answers pending is SOCKETD_E_GOAWAY: read them first.
+ */
+SOCKETD_API int socketd_set_retry(struct socketd_client *c, int enable);
+
+/*
+ * Pub/sub (protocol v1.1, opcodes 0x10-0x14).  Topics are "chat.lobby";
+ * filters may use "*" for one token and ">" for the rest.  The library
+ * picks each subscription's id and renews the subscriptions on every new
+ * connection (socketd_connect after a failure, GOAWAY); socketd_close
+ * ends them.  MESSAGE pushes for this client's
+ * subscriptions are never taken for answers: they wait in the client
+ * (at most 4096; beyond, they are dropped and counted in the next one's
+ * lost) until socketd_next_message returns them, in arrival order.
+ */
+#define SOCKETD_SUB_NO_ECHO 0x01u /* not my own publishes */
+
+/* A message; owned by the library (the struct may grow at its end). */
+struct socketd_message {
+	uint32_t sub_id;
+	uint32_t lost;     /* messages dropped before this one */
+	const char *topic; /* NUL-terminated */
+	size_t topic_len;
+	const uint8_t *data; /* not NUL-terminated */
+	size_t len;
+};
+
+SOCKETD_API int socketd_subscribe(struct socketd_client *c, const char *filter,
+    unsigned flags, uint32_t *sub_id);
+/* sub_id 0: all of them.  Queued messages of the subscription go too. */
+SOCKETD_API int socketd_unsubscribe(struct socketd_client *c, uint32_t sub_id);
+/* *receivers: the subscriptions it was routed to (may be NULL). */
+SOCKETD_API int socketd_publish(struct socketd_client *c, const char *topic,
+    const void *data, size_t len, uint32_t *receivers);
+/*
+ * The next message: *m is valid until the next call on c.  Waits up to
+ * timeout_ms (0: do not wait; -1: no bound): SOCKETD_E_TIMEOUT if none
+ * came, and the connection stays open.  A GOAWAY while waiting: connect
+ * again, renew the subscriptions, go on waiting.
+ */
+SOCKETD_API int socketd_next_message(
+    struct socketd_client *c, int timeout_ms, const struct socketd_message **m);
+
+/*
+ * The non-blocking client, for programs with their own event loop:
+ * socketd_async(3).  It never blocks (but for resolving a host name:
+ * give an IP literal to avoid that); the program watches socketd_async_fd
+ * for socketd_async_events, calls socketd_async_process when it is ready
+ * or socketd_async_timeout has passed, and gets every answer through the
+ * callback given with its request.
+ */
+struct socketd_async;
+
+#define SOCKETD_WANT_READ  0x01u
+#define SOCKETD_WANT_WRITE 0x02u
+
+/*
+ * An answer.  result SOCKETD_E_OK: answer[0..len) came with status (an
+ * error status's payload is a message).  Otherwise no answer will come:
+ * the connection failed (SOCKETD_E_CLOSED, _TIMEOUT, _PROTOCOL, ...) or
+ * the program closed or freed the client (SOCKETD_E_CANCELLED).  Each
+ * callback is called exactly once.  answer is valid during the call.
+ */
+typedef void (*socketd_answer_fn)(struct socketd_async *a, int result,
+    unsigned status, const uint8_t *answer, size_t len, void *arg);
+/* A MESSAGE push; m is valid during the call. */
+typedef void (*socketd_message_fn)(
+    struct socketd_async *a, const struct socketd_message *m, void *arg);
+
+/* What the event handler hears about the connection. */
+enum socketd_async_event {
+	SOCKETD_EV_CONNECTED = 1, /* connected (TLS handshake done) */
+	SOCKETD_EV_GOAWAY = 2,    /* value: grace_ms; text: the reason */
+	SOCKETD_EV_NOTICE = 3,    /* pubsub.notice; value: its reason */
+	SOCKETD_EV_CLOSED = 4     /* value: the error; text: why */
+};
+typedef void (*socketd_event_fn)(
+    struct socketd_async *a, int event, int value, const char *text, void *arg);
+
+/*
+ * A new, unconnected client with the timeout, max frame and TLS settings
+ * of settings (NULL: the defaults).  NULL: out of memory.
+ */
+SOCKETD_API struct socketd_async *socketd_async_new(
+    const struct socketd_client *settings);
+/* Cancel what is pending (SOCKETD_E_CANCELLED), close and free. */
+SOCKETD_API void socketd_async_free(struct socketd_async *a);
+SOCKETD_API int socketd_async_set_handlers(struct socketd_async *a,
+    socketd_event_fn on_event, socketd_message_fn on_message, void *arg);
+/* Start connecting; requests may be queued at once. */
+SOCKETD_API int socketd_async_connect(
+    struct socketd_async *a, const char *host, unsigned port);
+/* Cancel what is pending (SOCKETD_E_CANCELLED) and close. */
+SOCKETD_API void socketd_async_close(struct socketd_async *a);
+SOCKETD_API int socketd_async_fd(const struct socketd_async *a);
+SOCKETD_API unsigned socketd_async_events(const struct socketd_async *a);
+/* Milliseconds until socketd_async_process is due anyway, or -1. */
+SOCKETD_API int socketd_async_timeout(const struct socketd_async *a);
+/*
+ * Do what can be done without blocking: connect, write, read, call the
+ * callbacks, expire timeouts.  SOCKETD_E_OK, or the error that closed the
+ * connection (the callbacks have had it).
+ */
+SOCKETD_API int socketd_async_process(struct socketd_async *a);
+SOCKETD_API const char *socketd_async_errmsg(const struct socketd_async *a);
+/* Requests sent or queued, not yet answered. */
+SOCKETD_API size_t socketd_async_pending(const struct socketd_async *a);
+
+/*
+ * Queue a request; fn (may be NULL) gets its answer.  *request_id may be
+ * NULL.  SOCKETD_E_GOAWAY once the server drains the connection.
+ */
+SOCKETD_API int socketd_async_send(struct socketd_async *a, unsigned opcode,
+    const void *payload, size_t len, socketd_answer_fn fn, void *arg,
+    uint32_t *request_id);
+/*
+ * Pub/sub requests; the answer's payload is a big-endian u32: the
+ * subscriptions left (subscribe, unsubscribe) or the receivers (publish).
+ */
+SOCKETD_API int socketd_async_subscribe(struct socketd_async *a,
+    const char *filter, unsigned flags, socketd_answer_fn fn, void *arg,
+    uint32_t *sub_id);
+SOCKETD_API int socketd_async_unsubscribe(
+    struct socketd_async *a, uint32_t sub_id, socketd_answer_fn fn, void *arg);
+SOCKETD_API int socketd_async_publish(struct socketd_async *a,
+    const char *topic, const void *data, size_t len, socketd_answer_fn fn,
+    void *arg);
 
 #ifdef __cplusplus
 }

@@ -2,11 +2,13 @@
 # client.abi: libsocketd.so exports its API and nothing else, and every
 # list of that API says the same:
 #   - nm -D --defined-only: only socketd_* functions, each at version
-#     LIBSOCKETD_1 (and the version node itself);
-#   - client/libsocketd.map (the version script) lists exactly those;
+#     LIBSOCKETD_1 or LIBSOCKETD_1.1 (and the version nodes themselves);
+#   - client/libsocketd.map (the version script) lists exactly those,
+#     each under the node the library puts it in;
 #   - include/socketd/client.h declares exactly those SOCKETD_API;
-#   - packaging/debian/libsocketd1.symbols has exactly those;
-#   - man/libsocketd.3 names each of them in NAME;
+#   - packaging/debian/libsocketd1.symbols has exactly those, at the
+#     same nodes (so a symbol moved between nodes fails here too);
+#   - man/libsocketd.3 and man/socketd_async.3 name each of them in NAME;
 #   - the SONAME is libsocketd.so.1 and the library calls no exit();
 #   - socketd-cli is linked against libsocketd.so.1.
 #
@@ -30,19 +32,25 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 # What the library exports.
+NODES='^LIBSOCKETD_1(\.1)?$'
 nm -D --defined-only "$LIB" | awk '{ print $NF }' | sort >"$TMP/all"
-grep -v '^LIBSOCKETD_1$' "$TMP/all" >"$TMP/syms" || true
-if grep -v '^socketd_[a-z_]*@@LIBSOCKETD_1$' "$TMP/syms" >"$TMP/bad"; then
-	fail "exported beyond the API (not socketd_*@@LIBSOCKETD_1):"
+grep -Ev "$NODES" "$TMP/all" >"$TMP/syms" || true
+if grep -Ev '^socketd_[a-z_]*@@LIBSOCKETD_1(\.1)?$' "$TMP/syms" >"$TMP/bad"; then
+	fail "exported beyond the API (not socketd_*@@LIBSOCKETD_1 or _1.1):"
 	cat "$TMP/bad" >&2
 fi
-sed 's/@@LIBSOCKETD_1$//' "$TMP/syms" >"$TMP/lib"
+sed 's/@@.*$//' "$TMP/syms" | sort >"$TMP/lib"
+sed 's/@@/@/' "$TMP/syms" | sort >"$TMP/libv"
 n=$(wc -l <"$TMP/lib")
 [ "$n" -gt 0 ] || fail "nm -D found no socketd_* symbol in $LIB"
-grep -q '^LIBSOCKETD_1$' "$TMP/all" || fail "no version node LIBSOCKETD_1"
+for node in LIBSOCKETD_1 LIBSOCKETD_1.1; do
+	grep -qx "$node" "$TMP/all" || fail "no version node $node"
+done
 
-same() { # same NAME FILE: FILE lists what the library exports
-	if ! diff -u "$TMP/lib" "$2" >"$TMP/diff"; then
+# same NAME FILE [REF]: FILE lists what the library exports: the names
+# ($TMP/lib), or with REF $TMP/libv each name@NODE.
+same() {
+	if ! diff -u "${3:-$TMP/lib}" "$2" >"$TMP/diff"; then
 		fail "$1 differs from the library's exports (- library, + $1):"
 		cat "$TMP/diff" >&2
 	else
@@ -50,9 +58,11 @@ same() { # same NAME FILE: FILE lists what the library exports
 	fi
 }
 
-grep -oE '^[[:space:]]*socketd_[a-z_]+;' "$TOP/client/libsocketd.map" |
-	tr -d ' \t;' | sort >"$TMP/map"
-same client/libsocketd.map "$TMP/map"
+# name@NODE for every name under a "NODE {" line of the version script.
+awk '/^[A-Z0-9_.]+ *\{/ { node = $1 }
+    /^[[:space:]]*socketd_[a-z_]+;/ { gsub(/[ \t;]/, ""); print $0 "@" node }' \
+    "$TOP/client/libsocketd.map" | sort >"$TMP/map"
+same client/libsocketd.map "$TMP/map" "$TMP/libv"
 
 # SOCKETD_API <type...> name( : the word before the first "(", outside
 # preprocessor lines.
@@ -61,14 +71,14 @@ grep -v '^#' "$TOP/include/socketd/client.h" | tr '\n' ' ' |
 	sed -E 's/.*[ *]([a-z_0-9]+)\($/\1/' | sort >"$TMP/hdr"
 same include/socketd/client.h "$TMP/hdr"
 
-sed -n 's/^ \(socketd_[a-z_]*\)@LIBSOCKETD_1 .*/\1/p' \
+sed -n 's/^ \(socketd_[a-z_]*@LIBSOCKETD_1[.1]*\) .*/\1/p' \
     "$TOP/packaging/debian/libsocketd1.symbols" | sort >"$TMP/deb"
-same packaging/debian/libsocketd1.symbols "$TMP/deb"
+same packaging/debian/libsocketd1.symbols "$TMP/deb" "$TMP/libv"
 
 awk '/^\.Sh NAME/ { on = 1; next } /^\.Sh / { on = 0 }
-    on && /^\.Nm socketd_/ { print $2 }' "$TOP/man/libsocketd.3" |
-	sort >"$TMP/man"
-same man/libsocketd.3 "$TMP/man"
+    on && /^\.Nm socketd_/ && $2 != "socketd_async" { print $2 }' \
+    "$TOP/man/libsocketd.3" "$TOP/man/socketd_async.3" | sort >"$TMP/man"
+same "man/libsocketd.3 and man/socketd_async.3" "$TMP/man"
 
 soname=$(objdump -p "$LIB" | awk '$1 == "SONAME" { print $2 }')
 if [ "$soname" = libsocketd.so.1 ]; then

@@ -87,7 +87,9 @@ up=0
 while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	attempt=$((attempt + 1))
 	PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-	printf 'listen = [ "127.0.0.1:%s" ];\nworkers = 1;\n' "$PORT" \
+	# No admin listeners: their default ports may be another daemon's.
+	printf 'listen = [ "127.0.0.1:%s" ];\nworkers = 1;\n%s\n' "$PORT" \
+	    'admin: { listen = [ ]; agent_listen = [ ]; };' \
 	    >"$TMP/socketd.conf"
 	"$SOCKETD" -c "$TMP/socketd.conf" 2>"$TMP/socketd.log" &
 	PID=$!
@@ -125,6 +127,8 @@ grep -q "^socketd $(sed -n 's/^project(socketd VERSION \([0-9.]*\).*/\1/p' \
 	die "socketd-hello printed no version and clock"
 grep -q '^echo: hello$' "$TMP/out" || die "socketd-hello: no echo"
 grep -q '^hello.upper: ' "$TMP/out" || die "socketd-hello: no hello.upper line"
+grep -q '^async: 10 pings answered$' "$TMP/out" ||
+	die "socketd-hello: the non-blocking pings were not all answered"
 # A server that is not there: a message and status 1, no crash.
 rc=0
 LD_LIBRARY_PATH="$STAGE$libdir" "$TMP/example/socketd-hello" 127.0.0.1 1 \

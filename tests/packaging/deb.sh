@@ -176,10 +176,11 @@ FILES="/usr/sbin/socketd /usr/bin/socketd-cli /etc/socketd.conf
 /usr/share/doc/socketd/copyright"
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 LIB=/usr/lib/$MA/libsocketd.so.1
-FILES="$FILES $LIB /usr/lib/$MA/libsocketd.so.1.0.0
+FILES="$FILES $LIB /usr/lib/$MA/libsocketd.so.1.1.0
 /usr/lib/$MA/libsocketd.so /usr/lib/$MA/pkgconfig/libsocketd.pc
 /usr/include/socketd/client.h /usr/share/man/man3/libsocketd.3.gz
 /usr/share/man/man3/socketd_connect.3.gz
+/usr/share/man/man3/socketd_async.3.gz /usr/share/man/man3/socketd_async_new.3.gz
 /usr/share/doc/libsocketd1/copyright
 /usr/share/doc/libsocketd-dev/examples/socketd-hello.c
 /usr/share/doc/libsocketd-dev/examples/Makefile
@@ -199,11 +200,12 @@ else
 fi
 # The installed library exports its API and nothing else.
 if nm -D --defined-only "$LIB" | awk '{ print $NF }' |
-    grep -Ev '^(socketd_[a-z_]+@@LIBSOCKETD_1|LIBSOCKETD_1)$' >"$WORK/extra"; then
+    grep -Ev '^(socketd_[a-z_]+@@LIBSOCKETD_1(\.1)?|LIBSOCKETD_1(\.1)?)$' \
+    >"$WORK/extra"; then
 	fail "$LIB exports more than the API: $(tr '\n' ' ' <"$WORK/extra")"
 else
 	pass "$LIB exports $(nm -D --defined-only "$LIB" | grep -c ' T ')" \
-	    "functions, all socketd_*@@LIBSOCKETD_1"
+	    "functions, all socketd_*@@LIBSOCKETD_1 or _1.1"
 fi
 # /lib is /usr/lib on a merged-/usr system: compare real paths.
 loaded=$(ldd /usr/bin/socketd-cli | awk '$1 == "libsocketd.so.1" { print $3 }')

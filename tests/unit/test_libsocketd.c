@@ -184,12 +184,25 @@ fake_start(script_fn script)
 	return fake_start_mode(script, 0);
 }
 
+/* Join the script; its counters (each may be NULL); free f. */
+static void
+fake_join_counts(struct fake *f, int *requests, int *asked, int *taken)
+{
+	assert_int_equal(pthread_join(f->th, NULL), 0);
+	if (requests != NULL)
+		*requests = f->requests;
+	if (asked != NULL)
+		*asked = f->opcodes_asked;
+	if (taken != NULL)
+		*taken = f->mode;
+	(void)close(f->lfd);
+	free(f);
+}
+
 static void
 fake_join(struct fake *f)
 {
-	assert_int_equal(pthread_join(f->th, NULL), 0);
-	(void)close(f->lfd);
-	free(f);
+	fake_join_counts(f, NULL, NULL, NULL);
 }
 
 /* A client connected to f, 2 s timeout. */
@@ -222,10 +235,10 @@ test_version_and_names(void **state)
 	int e;
 
 	(void)state;
-	assert_int_equal(socketd_client_version(), 0x010000);
+	assert_int_equal(socketd_client_version(), 0x010100);
 	assert_int_equal(
 	    socketd_client_version(), SOCKETD_CLIENT_VERSION_NUMBER);
-	for (e = SOCKETD_E_OK; e >= SOCKETD_E_NOT_FOUND; e--)
+	for (e = SOCKETD_E_OK; e >= SOCKETD_E_CANCELLED; e--)
 		assert_string_not_equal(socketd_strerror(e), "unknown error");
 	assert_string_equal(socketd_strerror(-99), "unknown error");
 	assert_string_equal(socketd_status_name(0), "OK");
@@ -877,6 +890,297 @@ test_request_arguments_checked(void **state)
 	fake_join(f);
 }
 
+/* ---- GOAWAY, lost connections, pub/sub pushes (libsocketd 1.1) ---- */
+
+/* The next connection on f's listener (scripts that take several). */
+static int
+fake_accept(struct fake *f)
+{
+	struct pollfd p = {.fd = f->lfd, .events = POLLIN};
+	struct timeval tv = {.tv_sec = 5};
+	int fd;
+
+	if (poll(&p, 1, 5000) != 1 || (fd = accept(f->lfd, NULL, NULL)) == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	f->mode++; /* connections taken */
+	return fd;
+}
+
+/* Answer PINGs on fd until EOF. */
+static void
+pong_until_eof(struct fake *f, int fd)
+{
+	struct req r;
+
+	while (read_req(fd, &r) == 0) {
+		f->requests++;
+		write_frame(fd, r.opcode, 0, r.id, NULL, 0);
+	}
+}
+
+static void
+script_goaway(struct fake *f, int fd)
+{
+	uint8_t ga[4 + 3] = {0, 0, 3, 0xe8, 'b', 'y', 'e'}; /* 1000 ms */
+	struct req r;
+	int fd2;
+
+	if (read_req(fd, &r) == -1)
+		return;
+	write_frame(fd, SOCKETD_OP_GOAWAY, 0, 0, ga, sizeof(ga));
+	write_frame(fd, r.opcode, 0, r.id, NULL, 0);
+	/* A client that knows GOAWAY sends nothing more here. */
+	while (read_req(fd, &r) == 0)
+		f->opcodes_asked++;
+	if ((fd2 = fake_accept(f)) == -1)
+		return;
+	pong_until_eof(f, fd2);
+	(void)close(fd2);
+}
+
+static void
+test_goaway_reconnects_and_carries_on(void **state)
+{
+	struct fake *f = fake_start(script_goaway);
+	struct socketd_client *c = client_for(f);
+	struct pushes p = {0};
+	int asked = -1, taken = -1;
+
+	(void)state;
+	assert_int_equal(socketd_set_push_handler(c, on_push, &p), 0);
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK);
+	assert_int_equal(p.n, 1); /* the handler hears of it too */
+	assert_int_equal(p.opcodes[0], SOCKETD_OP_GOAWAY);
+	/* The next requests go out on a new connection. */
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK);
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK);
+	socketd_free(c);
+	fake_join_counts(f, NULL, &asked, &taken);
+	assert_int_equal(asked, 0); /* nothing sent after GOAWAY */
+	assert_int_equal(taken, 1); /* one new connection */
+}
+
+/*
+ * conn 1 closes before answering a ping; conn 2 answers it, then closes
+ * before answering a module call; conn 3 closes on the module call too;
+ * conn 4 answers it.
+ */
+static void
+script_boundary_closes(struct fake *f, int fd)
+{
+	struct req r;
+	int c2, c3, c4;
+
+	if (read_req(fd, &r) == -1)
+		return;
+	f->requests++;
+	(void)shutdown(fd, SHUT_RDWR); /* EOF; fake_main closes it */
+	if ((c2 = fake_accept(f)) == -1)
+		return;
+	if (read_req(c2, &r) == 0) {
+		f->requests++;
+		write_frame(c2, r.opcode, 0, r.id, NULL, 0);
+	}
+	if (read_req(c2, &r) == 0)
+		f->requests++;
+	(void)close(c2);
+	if ((c3 = fake_accept(f)) == -1)
+		return;
+	if (read_req(c3, &r) == 0)
+		f->requests++;
+	(void)close(c3);
+	if ((c4 = fake_accept(f)) == -1)
+		return;
+	if (read_req(c4, &r) == 0) {
+		f->requests++;
+		write_frame(c4, r.opcode, 0, r.id, "done", 4);
+	}
+	wait_eof(c4);
+	(void)close(c4);
+}
+
+static void
+test_boundary_close_retries_idempotent_only(void **state)
+{
+	struct fake *f = fake_start(script_boundary_closes);
+	struct socketd_client *c = client_for(f);
+	const uint8_t *a;
+	size_t n;
+	unsigned st;
+	int requests = -1, taken = -1;
+
+	(void)state;
+	/* PING is idempotent: sent again on a new connection. */
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK);
+	/* A module call may have run: not sent twice. */
+	assert_int_equal(
+	    socketd_call(c, 0x80, "x", 1, &st, &a, &n), SOCKETD_E_CLOSED);
+	assert_int_equal(socketd_fd(c), -1);
+	/* Unless the program says it may be. */
+	assert_int_equal(socketd_set_retry(c, 1), SOCKETD_E_OK);
+	assert_int_equal(socketd_connect(c, "127.0.0.1", f->port), 0);
+	assert_int_equal(
+	    socketd_call(c, 0x80, "x", 1, &st, &a, &n), SOCKETD_E_OK);
+	assert_int_equal(st, SOCKETD_STATUS_OK);
+	assert_int_equal(n, 4);
+	assert_memory_equal(a, "done", 4);
+	socketd_free(c);
+	fake_join_counts(f, &requests, NULL, &taken);
+	assert_int_equal(requests, 5);
+	assert_int_equal(taken, 3); /* connections after the first */
+}
+
+static void
+script_pubsub(struct fake *f, int fd)
+{
+	uint8_t ans[4] = {0, 0, 0, 1}, msg[64];
+	struct req r;
+	uint32_t sub = 0;
+
+	while (read_req(fd, &r) == 0) {
+		f->requests++;
+		if (r.opcode == SOCKETD_OP_PUBSUB_SUBSCRIBE && r.len >= 4)
+			sub = get_u32(r.payload);
+		if (r.opcode == SOCKETD_OP_PUBSUB_PUBLISH) {
+			/* The echo before the answer, lost 2: a push. */
+			put_u32(msg, sub);
+			put_u32(msg + 4, 2);
+			msg[8] = 0;
+			msg[9] = 3;
+			memcpy(msg + 10, "t.x", 3);
+			memcpy(msg + 13, "data", 4);
+			write_frame(
+			    fd, SOCKETD_OP_PUBSUB_MESSAGE, 0, 0, msg, 17);
+			ans[3] = 7;
+		}
+		write_frame(fd, r.opcode, 0, r.id, ans, 4);
+	}
+}
+
+static void
+test_messages_are_never_answers(void **state)
+{
+	struct fake *f = fake_start(script_pubsub);
+	struct socketd_client *c = client_for(f);
+	const struct socketd_message *m;
+	uint32_t id = 0, n = 0;
+
+	(void)state;
+	assert_int_equal(socketd_subscribe(c, "t.*", 0, &id), SOCKETD_E_OK);
+	assert_int_not_equal(id, 0);
+	assert_int_equal(
+	    socketd_publish(c, "t.x", "data", 4, &n), SOCKETD_E_OK);
+	assert_int_equal(n, 7);
+	assert_int_equal(socketd_next_message(c, 0, &m), SOCKETD_E_OK);
+	assert_int_equal(m->sub_id, id);
+	assert_int_equal(m->lost, 2);
+	assert_string_equal(m->topic, "t.x");
+	assert_int_equal(m->len, 4);
+	assert_memory_equal(m->data, "data", 4);
+	assert_int_equal(socketd_next_message(c, 0, &m), SOCKETD_E_TIMEOUT);
+	assert_null(m);
+	assert_true(socketd_fd(c) >= 0);
+	assert_int_equal(socketd_next_message(c, -2, &m), SOCKETD_E_INVALID);
+	socketd_free(c);
+	fake_join(f);
+}
+
+/* Answer r OK with a u32 count (subscriptions, receivers). */
+static void
+answer_count(int fd, const struct req *r, uint32_t n)
+{
+	uint8_t ans[4];
+
+	put_u32(ans, n);
+	write_frame(fd, r->opcode, 0, r->id, ans, 4);
+}
+
+/*
+ * conn 1: SUBSCRIBE, then a PING answered after a GOAWAY.  conn 2: the
+ * renewed SUBSCRIBE, then the new one; f->requests = first id * 100 +
+ * second id on conn 2.
+ */
+static void
+script_resubscribe(struct fake *f, int fd)
+{
+	uint8_t ga[4] = {0, 0, 0, 100};
+	struct req r;
+	uint32_t ids[2] = {0, 0};
+	int fd2, i;
+
+	if (read_req(fd, &r) == -1)
+		return;
+	answer_count(fd, &r, 1);
+	if (read_req(fd, &r) == -1)
+		return;
+	write_frame(fd, SOCKETD_OP_GOAWAY, 0, 0, ga, 4);
+	write_frame(fd, r.opcode, 0, r.id, NULL, 0);
+	while (read_req(fd, &r) == 0)
+		f->opcodes_asked++;
+	if ((fd2 = fake_accept(f)) == -1)
+		return;
+	for (i = 0; i < 2 && read_req(fd2, &r) == 0; i++) {
+		if (r.opcode == SOCKETD_OP_PUBSUB_SUBSCRIBE && r.len > 8)
+			ids[i] = get_u32(r.payload);
+		answer_count(fd2, &r, (uint32_t)i + 1);
+	}
+	f->requests = (int)(ids[0] * 100 + ids[1]);
+	wait_eof(fd2);
+	(void)close(fd2);
+}
+
+static void
+test_goaway_renews_subscriptions(void **state)
+{
+	struct fake *f = fake_start(script_resubscribe);
+	struct socketd_client *c = client_for(f);
+	uint32_t a = 0, b = 0;
+	int requests = -1, asked = -1;
+
+	(void)state;
+	assert_int_equal(socketd_subscribe(c, "a.>", 0, &a), SOCKETD_E_OK);
+	assert_int_equal(socketd_ping(c), SOCKETD_E_OK); /* GOAWAY comes */
+	/* On a new connection: a renewed first, then b, each once. */
+	assert_int_equal(socketd_subscribe(c, "b.>", 0, &b), SOCKETD_E_OK);
+	assert_int_not_equal(a, b);
+	socketd_free(c);
+	fake_join_counts(f, &requests, &asked, NULL);
+	assert_int_equal(asked, 0);
+	assert_int_equal(requests, (int)(a * 100 + b));
+}
+
+static void
+script_slow_consumer(struct fake *f, int fd)
+{
+	uint8_t notice[2 + 8] = {0, 1, 't', 'o', 'o', ' ', 's', 'l', 'o', 'w'};
+	struct req r;
+
+	(void)f;
+	if (read_req(fd, &r) == -1)
+		return;
+	answer_count(fd, &r, 1);
+	write_frame(fd, SOCKETD_OP_PUBSUB_NOTICE, 0, 0, notice, sizeof(notice));
+	(void)shutdown(fd, SHUT_RDWR);
+}
+
+static void
+test_slow_consumer_notice_ends_the_wait(void **state)
+{
+	struct fake *f = fake_start(script_slow_consumer);
+	struct socketd_client *c = client_for(f);
+	const struct socketd_message *m;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(socketd_subscribe(c, "a.>", 0, &id), SOCKETD_E_OK);
+	assert_int_equal(socketd_next_message(c, 2000, &m), SOCKETD_E_CLOSED);
+	expect_msg(c, "slow consumer: too slow");
+	assert_int_equal(socketd_fd(c), -1);
+	socketd_free(c);
+	fake_join(f);
+}
+
 int
 main(void)
 {
@@ -901,6 +1205,11 @@ main(void)
 	    cmocka_unit_test(test_busy_refusal_answers_the_call),
 	    cmocka_unit_test(test_answer_over_max_frame),
 	    cmocka_unit_test(test_request_arguments_checked),
+	    cmocka_unit_test(test_goaway_reconnects_and_carries_on),
+	    cmocka_unit_test(test_boundary_close_retries_idempotent_only),
+	    cmocka_unit_test(test_messages_are_never_answers),
+	    cmocka_unit_test(test_goaway_renews_subscriptions),
+	    cmocka_unit_test(test_slow_consumer_notice_ends_the_wait),
 	};
 
 	return cmocka_run_group_tests_name("libsocketd", tests, NULL, NULL);
