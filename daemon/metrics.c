@@ -19,6 +19,7 @@
 #include "dispatch.h"
 #include "metrics.h"
 #include "module.h"
+#include "procs.h"
 #include "psub.h"
 #include "pool.h"
 #include "proto.h"
@@ -535,6 +536,7 @@ metrics_text(struct server *s, struct pt_buf *b)
 	labelled(b, "socketd_config_reloads_total", "result", "failure",
 	    __atomic_load_n(&s->reload_failures, __ATOMIC_RELAXED));
 	module_stats(s, b);
+	procs_metrics(s->procs, b);
 	process(s, b);
 	server_cfg_put(sc);
 	return b->oom ? -1 : 0;

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +44,7 @@
 #include "log.h"
 #include "module.h"
 #include "procs.h"
+#include "promtext.h"
 #include "proto.h"
 #include "server.h"
 #include "spawn.h"
@@ -1444,4 +1446,51 @@ procs_stats_text(struct procs *p, char *buf, size_t cap, size_t *off)
 		PKV("inflight", FIG_GET(e->inflight));
 	}
 #undef PKV
+}
+
+void
+procs_metrics(struct procs *p, struct pt_buf *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} fam[] = {
+	    {"socketd_process_instances_up", "gauge",
+		"Handler process instances serving now, by entry.",
+		offsetof(struct pent, up)},
+	    {"socketd_process_restarts_total", "counter",
+		"Handler process instances that exited and were restarted.",
+		offsetof(struct pent, restarts)},
+	    {"socketd_process_requests_total", "counter",
+		"Requests for a handler process's opcodes.",
+		offsetof(struct pent, requests)},
+	    {"socketd_process_errors_total", "counter",
+		"Of those, answered with an error status (the child's, or "
+		"INTERNAL and OVERLOADED from socketd).",
+		offsetof(struct pent, errors)},
+	    {"socketd_process_timeouts_total", "counter",
+		"Requests a child held past timeouts.handler.",
+		offsetof(struct pent, timeouts)},
+	    {"socketd_process_inflight", "gauge",
+		"Requests sent to the children and not answered yet.",
+		offsetof(struct pent, inflight)},
+	};
+	char l[160];
+	size_t i, k;
+
+	if (p == NULL)
+		return;
+	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		pt_family(b, fam[k].name, fam[k].type, fam[k].help);
+		for (i = 0; i < p->n; i++) {
+			const uint64_t *v = (const uint64_t *)(const void
+				*)((const char *)&p->ents[i] + fam[k].off);
+
+			l[0] = '\0';
+			(void)pt_label(
+			    l, sizeof(l), "process", p->ents[i].c.name);
+			pt_u64(b, fam[k].name, l,
+			    __atomic_load_n(v, __ATOMIC_RELAXED));
+		}
+	}
 }

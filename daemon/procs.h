@@ -55,6 +55,9 @@ void procs_free(struct procs *p);
  * err "file:line: processes.NAME...: why".
  */
 int procs_check(const struct cfg *c, char *err, size_t len);
+struct pt_buf;
+/* The same figures for /metrics (socketd_process_*{process="NAME"}). */
+void procs_metrics(struct procs *p, struct pt_buf *b);
 /* STATS lines "process_NAME_..." for every entry. */
 void procs_stats_text(struct procs *p, char *buf, size_t cap, size_t *off);
 

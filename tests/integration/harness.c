@@ -1430,3 +1430,87 @@ h_expect_refusal(int fd, uint16_t st, const char *msg)
 		fail_msg("after %s: %s, expected EOF", proto_status_str(st),
 		    h_eof_str(e));
 }
+
+/* --- HTTP, for the admin listener --- */
+
+void
+h_http_free(struct h_http *r)
+{
+	free(r->head);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Send req as is to 127.0.0.1:port and read the answer to EOF. */
+void
+h_http_raw(struct h_ctx *t, int port, const char *req, struct h_http *r)
+{
+	struct pollfd pfd;
+	char *all = NULL, *sep;
+	size_t len = 0, cap = 0;
+	int64_t deadline = h_now_ms() + 5000;
+	ssize_t n;
+	int fd;
+
+	memset(r, 0, sizeof(*r));
+	fd = h_connect(t, "127.0.0.1", port, 2000);
+	assert_true(fd >= 0);
+	assert_int_equal(h_send_all(fd, req, strlen(req), 2000), 0);
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			all = realloc(all, cap);
+			assert_non_null(all);
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		assert_true(h_now_ms() < deadline);
+		if (poll(&pfd, 1, (int)(deadline - h_now_ms())) <= 0)
+			continue;
+		n = recv(fd, all + len, cap - len - 1, 0);
+		if (n == 0)
+			break;
+		assert_true(n > 0);
+		len += (size_t)n;
+	}
+	h_close(t, fd);
+	assert_non_null(all);
+	all[len] = '\0';
+	sep = strstr(all, "\r\n\r\n");
+	assert_non_null(sep);
+	*sep = '\0';
+	r->head = strdup(all);
+	r->body_len = len - (size_t)(sep + 4 - all);
+	r->body = malloc(r->body_len + 1);
+	assert_non_null(r->body);
+	memcpy(r->body, sep + 4, r->body_len);
+	r->body[r->body_len] = '\0';
+	assert_int_equal(sscanf(all, "HTTP/1.1 %d ", &r->status), 1);
+	free(all);
+}
+
+void
+h_http_get(struct h_ctx *t, int port, const char *path, struct h_http *r)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req),
+	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n",
+	    path);
+	h_http_raw(t, port, req, r);
+}
+
+/* The value of the sample "series" (name{labels} exactly), or -1. */
+double
+h_sample(const char *body, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = body;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == body || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}

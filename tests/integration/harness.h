@@ -231,4 +231,18 @@ struct h_run {
 };
 void h_run(char *const argv[], int timeout_ms, struct h_run *r);
 
+/* HTTP/1.1 to the admin listener on 127.0.0.1 (asserts on failure). */
+struct h_http {
+	int status;
+	char *head; /* status line and headers */
+	char *body;
+	size_t body_len;
+};
+void h_http_free(struct h_http *r);
+/* Send req as is to 127.0.0.1:port and read the answer to EOF. */
+void h_http_raw(struct h_ctx *t, int port, const char *req, struct h_http *r);
+void h_http_get(struct h_ctx *t, int port, const char *path, struct h_http *r);
+/* The value of the sample "series" (name{labels} exactly), or -1. */
+double h_sample(const char *body, const char *series);
+
 #endif /* SOCKETD_IT_HARNESS_H */

@@ -40,69 +40,6 @@
 	");\n"
 #define TM_SPIN (0xa0 + 8)
 
-struct http {
-	int status;
-	char *head; /* status line and headers */
-	char *body;
-	size_t body_len;
-};
-
-static void
-http_free(struct http *r)
-{
-	free(r->head);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Send req as is to 127.0.0.1:port and read the answer to EOF. */
-static void
-http_raw(struct h_ctx *t, int port, const char *req, struct http *r)
-{
-	struct pollfd pfd;
-	char *all = NULL, *sep;
-	size_t len = 0, cap = 0;
-	int64_t deadline = h_now_ms() + 5000;
-	ssize_t n;
-	int fd;
-
-	memset(r, 0, sizeof(*r));
-	fd = h_connect(t, "127.0.0.1", port, 2000);
-	assert_true(fd >= 0);
-	assert_int_equal(h_send_all(fd, req, strlen(req), 2000), 0);
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			all = realloc(all, cap);
-			assert_non_null(all);
-		}
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		assert_true(h_now_ms() < deadline);
-		if (poll(&pfd, 1, (int)(deadline - h_now_ms())) <= 0)
-			continue;
-		n = recv(fd, all + len, cap - len - 1, 0);
-		if (n == 0)
-			break;
-		assert_true(n > 0);
-		len += (size_t)n;
-	}
-	h_close(t, fd);
-	assert_non_null(all);
-	all[len] = '\0';
-	sep = strstr(all, "\r\n\r\n");
-	assert_non_null(sep);
-	*sep = '\0';
-	r->head = strdup(all);
-	r->body_len = len - (size_t)(sep + 4 - all);
-	r->body = malloc(r->body_len + 1);
-	assert_non_null(r->body);
-	memcpy(r->body, sep + 4, r->body_len);
-	r->body[r->body_len] = '\0';
-	assert_int_equal(sscanf(all, "HTTP/1.1 %d ", &r->status), 1);
-	free(all);
-}
-
 /* Expect one frame and drop it. */
 static void
 expect(int fd, uint8_t op, uint16_t st, uint32_t id)
@@ -111,32 +48,6 @@ expect(int fd, uint8_t op, uint16_t st, uint32_t id)
 
 	h_expect_frame(fd, op, st, id, &f);
 	h_frame_free(&f);
-}
-
-static void
-http_get(struct h_ctx *t, int port, const char *path, struct http *r)
-{
-	char req[512];
-
-	snprintf(req, sizeof(req),
-	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n",
-	    path);
-	http_raw(t, port, req, r);
-}
-
-/* The value of the sample "series" (name{labels} exactly), or -1. */
-static double
-sample(const char *body, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = body;
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == body || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
 }
 
 /*
@@ -188,7 +99,7 @@ check_histograms(const char *body)
 				    labels);
 			else
 				snprintf(key, sizeof(key), "%s_count", name);
-			assert_true(sample(body, key) == v);
+			assert_true(h_sample(body, key) == v);
 		} else {
 			double l = strtod(le + 4, NULL);
 
@@ -300,7 +211,7 @@ test_metrics_format_and_request_counters(void **state)
 {
 	struct h_daemon *d = start_admin(state, MODS);
 	struct sdc *c = h_sdc(T(state), "127.0.0.1", d->port);
-	struct http r;
+	struct h_http r;
 	char path[512], cmd[800], prog[256];
 	int fd, i, n;
 	FILE *f;
@@ -317,41 +228,41 @@ test_metrics_format_and_request_counters(void **state)
 	assert_int_equal(h_send_req(fd, 0x80, 10, "abc", 3), 0);
 	expect(fd, 0x80, PROTO_OK, 10);
 
-	http_get(T(state), admin_port_of(d), "/metrics", &r);
+	h_http_get(T(state), admin_port_of(d), "/metrics", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(
 	    strstr(r.head, "\r\nContent-Type: " CONTENT_TYPE "\r\n"));
 	assert_true(r.body_len > 0 && r.body[r.body_len - 1] == '\n');
 	assert_true(
-	    sample(r.body,
+	    h_sample(r.body,
 		"socketd_requests_total{opcode=\"ping\",status=\"ok\"}") == 6);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_requests_total{opcode=\"unknown\",status="
 			"\"unknown_opcode\"}") == 1);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_requests_total{opcode=\"goaway\",status="
 			"\"bad_request\"}") == 1);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_requests_total{opcode=\"hello.upper\",status="
 			"\"ok\"}") == 1);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_request_duration_seconds_count{opcode="
 			"\"ping\"}") == 6);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_request_duration_seconds_count{opcode="
 			"\"hello.upper\"}") == 1);
 	/* Sub-millisecond: a loopback PING is answered well under 1 ms. */
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_request_duration_seconds_bucket{opcode="
 			"\"ping\",le=\"0.001\"}") >= 5);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_build_info{version=\"" SOCKETD_VERSION
 			"\",protocol=\"1.1\",module_abi=\"1.0\"}") == 1);
-	assert_true(sample(r.body, "socketd_ready") == 1);
-	assert_true(sample(r.body, "socketd_draining") == 0);
-	assert_true(sample(r.body, "process_open_fds") > 5);
-	assert_true(sample(r.body, "process_resident_memory_bytes") > 1e5);
-	assert_true(sample(r.body, "process_start_time_seconds") > 1.6e9);
+	assert_true(h_sample(r.body, "socketd_ready") == 1);
+	assert_true(h_sample(r.body, "socketd_draining") == 0);
+	assert_true(h_sample(r.body, "process_open_fds") > 5);
+	assert_true(h_sample(r.body, "process_resident_memory_bytes") > 1e5);
+	assert_true(h_sample(r.body, "process_start_time_seconds") > 1.6e9);
 	n = check_histograms(r.body);
 	/* Six built-ins, 3 pub/sub requests, 3 hello, 12 testmod, unknown. */
 	assert_int_equal(n, 6 + 3 + 3 + 12 + 1);
@@ -378,7 +289,7 @@ test_metrics_format_and_request_counters(void **state)
 			      "histograms)\n",
 		    r.body_len, n);
 	}
-	http_free(&r);
+	h_http_free(&r);
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
@@ -468,7 +379,7 @@ test_every_stats_counter_has_a_metric(void **state)
 	struct sdc *c;
 	struct proto_resp resp;
 	char err[SDC_ERRLEN], *stats, *line, *nl, *sp, series[300];
-	struct http r;
+	struct h_http r;
 	size_t i, n = 0;
 	double v, rej;
 	int fd;
@@ -486,12 +397,12 @@ test_every_stats_counter_has_a_metric(void **state)
 	assert_int_equal(sdc_call(c, PROTO_OP_STATS, NULL, 0, &resp, err), 0);
 	stats = strndup((const char *)resp.payload, resp.payload_len);
 	assert_non_null(stats);
-	http_get(T(state), admin_port_of(d), "/metrics", &r);
+	h_http_get(T(state), admin_port_of(d), "/metrics", &r);
 	assert_int_equal(r.status, 200);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_config_reloads_total{result="
 			"\"success\"}") == 1);
-	assert_true(sample(r.body,
+	assert_true(h_sample(r.body,
 			"socketd_protocol_errors_total{error="
 			"\"unknown_opcode\"}") == 1);
 	for (line = stats; *line != '\0'; line = nl + 1) {
@@ -509,21 +420,21 @@ test_every_stats_counter_has_a_metric(void **state)
 		if (i < sizeof(map) / sizeof(map[0])) {
 			if (map[i].series[0] == '\0') {
 				/* connections_rejected: the sum of reasons */
-				rej = sample(r.body, map[4].series) +
-				    sample(r.body, map[5].series) +
-				    sample(r.body, map[6].series) +
-				    sample(r.body, map[7].series);
+				rej = h_sample(r.body, map[4].series) +
+				    h_sample(r.body, map[5].series) +
+				    h_sample(r.body, map[6].series) +
+				    h_sample(r.body, map[7].series);
 				assert_true(rej == v);
 				continue;
 			}
-			if (sample(r.body, map[i].series) < 0)
+			if (h_sample(r.body, map[i].series) < 0)
 				fail_msg("STATS %s: no %s in /metrics", line,
 				    map[i].series);
 			if (map[i].compare &&
-			    sample(r.body, map[i].series) != v)
+			    h_sample(r.body, map[i].series) != v)
 				fail_msg("STATS %s %g, /metrics %s %g", line, v,
 				    map[i].series,
-				    sample(r.body, map[i].series));
+				    h_sample(r.body, map[i].series));
 			continue;
 		}
 		/* A module handler's X_requests and X_errors. */
@@ -535,7 +446,7 @@ test_every_stats_counter_has_a_metric(void **state)
 			    "socketd_request_duration_seconds_count{opcode="
 			    "\"%s\"}",
 			    line);
-			if (sample(r.body, series) < 0)
+			if (h_sample(r.body, series) < 0)
 				fail_msg("STATS %s_*: no %s", line, series);
 			continue;
 		}
@@ -547,9 +458,10 @@ test_every_stats_counter_has_a_metric(void **state)
 			snprintf(series, sizeof(series),
 			    "socketd_module_stat{module=\"%s\",name=\"%s\"}",
 			    line, sp + 1);
-			if (sample(r.body, series) != v)
+			if (h_sample(r.body, series) != v)
 				fail_msg("STATS %s_%s %g: %s is %g", line,
-				    sp + 1, v, series, sample(r.body, series));
+				    sp + 1, v, series,
+				    h_sample(r.body, series));
 			continue;
 		}
 		fail_msg("STATS %s has no Prometheus name: add it to "
@@ -559,7 +471,7 @@ test_every_stats_counter_has_a_metric(void **state)
 	print_message("%zu STATS lines, each found in /metrics\n", n);
 	assert_true(n > 40);
 	free(stats);
-	http_free(&r);
+	h_http_free(&r);
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
@@ -569,46 +481,46 @@ test_health_routes_errors_and_agent(void **state)
 	struct h_daemon *d = start_admin(state, NULL);
 	int port = admin_port_of(d);
 	char big[10000], line[64];
-	struct http r;
+	struct h_http r;
 
-	http_get(T(state), port, "/livez", &r);
+	h_http_get(T(state), port, "/livez", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "ok\n");
-	http_free(&r);
-	http_get(T(state), port, "/healthz", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/healthz", &r);
 	assert_int_equal(r.status, 200);
-	http_free(&r);
-	http_get(T(state), port, "/readyz?verbose", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/readyz?verbose", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "ok\n");
-	http_free(&r);
-	http_get(T(state), port, "/metricsx", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/metricsx", &r);
 	assert_int_equal(r.status, 404);
 	assert_non_null(strstr(r.body, "not found: /metricsx"));
-	http_free(&r);
-	http_get(T(state), port, "/", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/", &r);
 	assert_int_equal(r.status, 404);
-	http_free(&r);
-	http_raw(T(state), port, "POST /metrics HTTP/1.1\r\n\r\n", &r);
+	h_http_free(&r);
+	h_http_raw(T(state), port, "POST /metrics HTTP/1.1\r\n\r\n", &r);
 	assert_int_equal(r.status, 405);
 	assert_non_null(strstr(r.head, "\r\nAllow: GET"));
-	http_free(&r);
-	http_raw(T(state), port, "HEAD /metrics HTTP/1.0\r\n\r\n", &r);
+	h_http_free(&r);
+	h_http_raw(T(state), port, "HEAD /metrics HTTP/1.0\r\n\r\n", &r);
 	assert_int_equal(r.status, 405);
-	http_free(&r);
-	http_raw(T(state), port, "hello there\r\n\r\n", &r);
+	h_http_free(&r);
+	h_http_raw(T(state), port, "hello there\r\n\r\n", &r);
 	assert_int_equal(r.status, 400);
-	http_free(&r);
-	http_raw(T(state), port, "GET metrics HTTP/1.1\r\n\r\n", &r);
+	h_http_free(&r);
+	h_http_raw(T(state), port, "GET metrics HTTP/1.1\r\n\r\n", &r);
 	assert_int_equal(r.status, 400);
-	http_free(&r);
+	h_http_free(&r);
 	/* A head over 8 KiB: 431, not a crash or a hang. */
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
-	http_raw(T(state), port, big, &r);
+	h_http_raw(T(state), port, big, &r);
 	assert_int_equal(r.status, 431);
-	http_free(&r);
+	h_http_free(&r);
 	agent_line(T(state), d, line, sizeof(line));
 	assert_string_equal(line, "up ready\n");
 	assert_int_equal(h_stop(d, 0), 0);
@@ -620,7 +532,7 @@ test_admin_bounds_time_and_connections(void **state)
 	struct h_daemon *d = start_admin(state, NULL);
 	int port = admin_port_of(d), fds[64], fd, i;
 	int64_t t0, dt;
-	struct http r;
+	struct h_http r;
 
 	/* Half a request: closed after 5 s, not held forever. */
 	fd = h_connect(T(state), "127.0.0.1", port, 2000);
@@ -649,9 +561,9 @@ test_admin_bounds_time_and_connections(void **state)
 		h_close(T(state), fds[i]);
 	/* Room again. */
 	h_sleep_ms(200);
-	http_get(T(state), port, "/livez", &r);
+	h_http_get(T(state), port, "/livez", &r);
 	assert_int_equal(r.status, 200);
-	http_free(&r);
+	h_http_free(&r);
 	assert_int_equal(h_stop(d, 0), 0);
 }
 
@@ -700,7 +612,7 @@ test_livez_reports_a_stalled_worker(void **state)
 {
 	struct h_daemon *d;
 	int fd, port, i, status = 0;
-	struct http r;
+	struct h_http r;
 	char line[64];
 
 	/*
@@ -717,21 +629,21 @@ test_livez_reports_a_stalled_worker(void **state)
 	/* testmod.spin busy-waits on the only worker for 6.5 s. */
 	assert_int_equal(h_send_req(fd, TM_SPIN, 1, "6500", 4), 0);
 	h_sleep_ms(5800);
-	http_get(T(state), port, "/livez", &r);
+	h_http_get(T(state), port, "/livez", &r);
 	assert_int_equal(r.status, 503);
 	assert_non_null(strstr(r.body, "[-]worker 0: event loop stalled for"));
-	http_free(&r);
-	http_get(T(state), port, "/readyz", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/readyz", &r);
 	assert_int_equal(r.status, 503);
-	http_free(&r);
+	h_http_free(&r);
 	agent_line(T(state), d, line, sizeof(line));
 	assert_string_equal(line, "down\n");
 	expect(fd, TM_SPIN, PROTO_OK, 1);
 	/* Live again once the loop turns (the answer leaves just before). */
 	for (i = 0; i < 20; i++) {
-		http_get(T(state), port, "/livez", &r);
+		h_http_get(T(state), port, "/livez", &r);
 		status = r.status;
-		http_free(&r);
+		h_http_free(&r);
 		if (status == 200)
 			break;
 		h_sleep_ms(100);
@@ -763,7 +675,7 @@ test_drain_readyz_agent_then_goaway(void **state)
 	    start_admin(state, "timeouts: { drain = 1.5; shutdown = 4; };");
 	int port = admin_port_of(d), fd, fd2;
 	int64_t t0, t_goaway;
-	struct http r;
+	struct h_http r;
 	char line[64];
 
 	fd = h_raw(T(state), d);
@@ -772,17 +684,17 @@ test_drain_readyz_agent_then_goaway(void **state)
 	h_signal(d, SIGTERM);
 	assert_true(h_log_wait(d, "draining for 1.5 s", NULL, 2000));
 	/* Not ready at once, but still serving and accepting. */
-	http_get(T(state), port, "/readyz", &r);
+	h_http_get(T(state), port, "/readyz", &r);
 	assert_int_equal(r.status, 503);
 	assert_non_null(strstr(r.body, "[-]draining"));
-	http_free(&r);
-	http_get(T(state), port, "/livez", &r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/livez", &r);
 	assert_int_equal(r.status, 200);
-	http_free(&r);
-	http_get(T(state), port, "/metrics", &r);
-	assert_true(sample(r.body, "socketd_draining") == 1);
-	assert_true(sample(r.body, "socketd_ready") == 0);
-	http_free(&r);
+	h_http_free(&r);
+	h_http_get(T(state), port, "/metrics", &r);
+	assert_true(h_sample(r.body, "socketd_draining") == 1);
+	assert_true(h_sample(r.body, "socketd_ready") == 0);
+	h_http_free(&r);
 	agent_line(T(state), d, line, sizeof(line));
 	assert_string_equal(line, "drain\n");
 	h_raw_ping(fd, 2);
@@ -836,12 +748,12 @@ test_drain_zero_sends_no_goaway(void **state)
 {
 	struct h_daemon *d = start_admin(state, NULL);
 	int fd = h_raw(T(state), d);
-	struct http r;
+	struct h_http r;
 
 	h_raw_ping(fd, 1);
-	http_get(T(state), admin_port_of(d), "/metrics", &r);
-	assert_true(sample(r.body, "socketd_goaway_sent_total") == 0);
-	http_free(&r);
+	h_http_get(T(state), admin_port_of(d), "/metrics", &r);
+	assert_true(h_sample(r.body, "socketd_goaway_sent_total") == 0);
+	h_http_free(&r);
 	h_signal(d, SIGTERM);
 	/* Today's drain: answered what was received, then EOF, no frame. */
 	assert_int_equal(h_wait_eof(fd, 3000, NULL), H_EOF);

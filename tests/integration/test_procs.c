@@ -181,6 +181,46 @@ test_answers_in_client_order(void **state)
 	assert_true(h_stat_of(T(state), d, "process_tp_requests") >= 5);
 }
 
+/* The entry's figures on /metrics, named by the entry. */
+static void
+test_metrics(void **state)
+{
+	struct h_opts o = {0};
+	struct h_daemon *d;
+	struct h_http r;
+	int fd;
+
+	snprintf(extra_buf, sizeof(extra_buf),
+	    "processes = (\n"
+	    "  { name = \"tp\"; command = [ \"/usr/bin/python3\", \"%s\" ];\n"
+	    "    opcode = 0xc0; instances = 2; }\n"
+	    ");\n",
+	    TESTPROC);
+	o.extra = extra_buf;
+	o.admin_port = h_free_port(0);
+	d = h_start(T(state), &o);
+	fd = h_raw(T(state), d);
+	expect_has(fd, TP_ECHO, 1, "m", PROTO_OK, "m");
+	expect_has(
+	    fd, TP_CRASH, 2, "3", PROTO_INTERNAL, "exited with status 3");
+	wait_up(state, d, 2);
+	h_http_get(T(state), o.admin_port, "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(h_sample(r.body,
+			"socketd_process_instances_up{process=\"tp\"}") == 2);
+	assert_true(h_sample(r.body,
+			"socketd_process_restarts_total{process=\"tp\"}") == 1);
+	assert_true(h_sample(r.body,
+			"socketd_process_requests_total{process=\"tp\"}") == 2);
+	assert_true(h_sample(r.body,
+			"socketd_process_errors_total{process=\"tp\"}") == 1);
+	assert_true(
+	    h_sample(r.body, "socketd_process_inflight{process=\"tp\"}") == 0);
+	/* The opcodes by name, as for any handler. */
+	assert_non_null(strstr(r.body, "opcode=\"tp.echo\""));
+	h_http_free(&r);
+}
+
 static void
 test_crash_restart_backoff(void **state)
 {
@@ -575,6 +615,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		test_answers_in_client_order, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_crash_restart_backoff, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
