@@ -75,7 +75,7 @@ struct conn_ext {
 	/* On the worker's list of connections with answers to write. */
 	struct conn_ext *rnext, *rprev;
 	int rmarked;
-	void *state[];        /* one per module: sd_api.conn_state */
+	void *state[]; /* one per module: sd_api.conn_state */
 };
 
 struct sd_req {

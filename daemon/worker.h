@@ -49,8 +49,8 @@ struct worker {
 	struct inbox inbox;
 	struct inbox_msg *local_head, *local_tail; /* replies made here */
 	struct conn_ext *answered; /* answers came in: write once per batch */
-	struct sd_req *hto_head, *hto_tail;        /* pending, by t_start */
-	struct sd_req *sreq;    /* the SD_SYNC request, reused */
+	struct sd_req *hto_head, *hto_tail; /* pending, by t_start */
+	struct sd_req *sreq;                /* the SD_SYNC request, reused */
 	struct sd_req *slot;    /* dispatch_slot() until its commit */
 	pthread_mutex_t ids_mu; /* the id table: written here, read by push */
 	struct conn_ext **ids;
