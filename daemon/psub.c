@@ -59,6 +59,7 @@ struct psub_conn {
 	uint8_t watch; /* W_*: on the worker's watch list */
 	uint8_t cn_done;
 	uint8_t touched;   /* delivered to since the last gauge pass */
+	uint8_t stalled;   /* drop policy: no write progress; drop MESSAGEs */
 	uint64_t deadline; /* W_CUT: close by then */
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
@@ -367,27 +368,86 @@ struct deliver {
 	struct psub_w *p;
 	const struct psub_msg *m;
 	uint32_t max_pending;
+	uint32_t write_ms;
 	int drop;
 };
 
-static void
-slow_consumer(struct deliver *d, struct psub_conn *pc, size_t pending)
+/*
+ * Whether c's socket has taken no byte for timeouts.write although output
+ * waits (flush() restamps t_write on progress for subscribers).
+ */
+static int
+stalled(const struct worker *w, const struct conn *c, uint32_t write_ms)
 {
+	return (c->flags & CONN_IN_WR) && write_ms > 0 &&
+	    w->now >= c->t_write + write_ms;
+}
+
+/*
+ * The disconnect policy: what is queued toward pc is discarded (but the
+ * frame in progress, and for TLS the record OpenSSL may be holding),
+ * NOTICE SLOW_CONSUMER goes next, and the connection closes once that is
+ * out or PSUB_CUT_MS from now.
+ */
+static void
+slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
+{
+	struct psub_w *p = pw_of(w);
+	const struct cfg *cf = &w->sc->c;
 	struct conn *c = pc->x->c;
 	uint64_t suppressed = 0;
+	size_t pending = c->out_len;
+	unsigned frames;
 	char peer[64];
 
-	STAT_ADD(d->p->st.slow, 1);
-	if (log_ratelimit(&d->p->rl, d->w->now, 10000, &suppressed))
-		log_warnx("slow consumer: peer=%s:%u conn=%d pending=%zu "
-			  "subs=%u reason=pending (pubsub.max_pending %u); "
-			  "disconnecting it%s",
-		    peer_str(c, peer, sizeof(peer)), c->port, c->fd, pending,
-		    pc->nsubs, d->max_pending,
-		    suppressed ? " (and more since the last message)" : "");
-	cut(d->w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
-	    "slow consumer: more than pubsub.max_pending bytes queued; "
-	    "closing");
+	if (pc->cut)
+		return;
+	STAT_ADD(p->st.slow, 1);
+	if (log_ratelimit(&p->rl, w->now, 10000, &suppressed)) {
+		if (stall)
+			log_warnx("slow consumer: peer=%s:%u conn=%d "
+				  "pending=%zu subs=%u reason=stall (no byte "
+				  "written for timeouts.write %u ms); "
+				  "disconnecting it%s",
+			    peer_str(c, peer, sizeof(peer)), c->port, c->fd,
+			    pending, pc->nsubs, cf->write_ms,
+			    suppressed ? " (and more since the last message)"
+				       : "");
+		else
+			log_warnx("slow consumer: peer=%s:%u conn=%d "
+				  "pending=%zu subs=%u reason=pending "
+				  "(pubsub.max_pending %u); disconnecting it%s",
+			    peer_str(c, peer, sizeof(peer)), c->port, c->fd,
+			    pending, pc->nsubs, cf->pubsub_max_pending,
+			    suppressed ? " (and more since the last message)"
+				       : "");
+	}
+	(void)conn_out_discard(
+	    c, (c->flags & CONN_TLS) ? PSUB_TLS_RECORD : 0, &frames);
+	STAT_ADD(p->st.dropped, frames);
+	cut(w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
+	    stall ? "slow consumer: no byte written for timeouts.write; "
+		    "closing"
+		  : "slow consumer: more than pubsub.max_pending bytes "
+		    "queued; closing");
+}
+
+int
+psub_stall(struct worker *w, struct conn *c)
+{
+	struct psub_conn *pc;
+
+	if (g_ps == NULL || !psub_holds(c))
+		return 0;
+	pc = c->ext->ps;
+	if (pc->cut)
+		return 0; /* its last second is over too */
+	if (w->sc->c.pubsub_slow_drop) {
+		pc->stalled = 1; /* MESSAGEs dropped until it writes again */
+		return 1;
+	}
+	slow_consumer(w, pc, 1); /* psub_tick() writes the NOTICE */
+	return 1;
 }
 
 static void
@@ -409,12 +469,13 @@ deliver_one(struct pubsub_entry *e, void *arg)
 		return;
 	}
 	pending = c->out_len;
-	if (pending > 0 && pending + n > d->max_pending) {
+	if ((pending > 0 && pending + n > d->max_pending) || pc->stalled ||
+	    stalled(d->w, c, d->write_ms)) {
 		STAT_ADD(d->p->st.dropped, 1);
 		if (d->drop)
 			pc->lost++;
 		else
-			slow_consumer(d, pc, pending);
+			slow_consumer(d->w, pc, pending + n <= d->max_pending);
 		return;
 	}
 	if ((p = out_room(d->w, c, n, &slot)) == NULL) {
@@ -462,6 +523,7 @@ deliver_batch(struct worker *w, struct psub_batch *b)
 	d.p = p;
 	d.max_pending = w->sc->c.pubsub_max_pending;
 	d.drop = w->sc->c.pubsub_slow_drop;
+	d.write_ms = w->sc->c.write_ms;
 	for (i = 0; i < b->n; i++) {
 		d.m = b->v[i];
 		pubsub_trie_match(&p->trie, (const char *)d.m->body, d.m->tlen,
@@ -861,6 +923,15 @@ psub_holds(const struct conn *c)
 }
 
 int
+psub_wrote(struct conn *c)
+{
+	if (c->ext == NULL || c->ext->ps == NULL)
+		return 0;
+	c->ext->ps->stalled = 0;
+	return c->ext->ps->nsubs > 0;
+}
+
+int
 psub_timeout(struct worker *w, int timeout)
 {
 	struct psub_w *p;
@@ -871,6 +942,8 @@ psub_timeout(struct worker *w, int timeout)
 	if (g_ps == NULL)
 		return timeout;
 	p = pw_of(w);
+	if (p->dirty != NULL)
+		return 0; /* output to write (a stall's NOTICE) */
 	for (i = 0; i < g_ps->n; i++)
 		if (p->out[i] != NULL)
 			return 0; /* batches to send */

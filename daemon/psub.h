@@ -45,7 +45,8 @@ struct worker;
 #define PSUB_BATCH_MAX  1024       /* references in one batch */
 #define PSUB_INBOX_HIGH (8u << 20) /* bytes queued toward a worker */
 #define PSUB_INBOX_LOW  (PSUB_INBOX_HIGH / 2)
-#define PSUB_CUT_MS     1000 /* a cut connection's last second of output */
+#define PSUB_CUT_MS     1000  /* a cut connection's last second of output */
+#define PSUB_TLS_RECORD 16384 /* kept on a cut: OpenSSL may hold a record */
 
 /* Main thread, before the workers start (after srv->nworkers is set). */
 int psub_init(struct server *srv);
@@ -67,6 +68,15 @@ void psub_free_msg(struct inbox_msg *m);
 void psub_conn_close(struct worker *w, struct conn *c);
 /* Whether c holds subscriptions (the idle timeout spares it). */
 int psub_holds(const struct conn *c);
+/*
+ * c's write timeout expired: for a subscriber that is a write stall (its
+ * socket took no byte for timeouts.write), which the slow-consumer policy
+ * handles.  1: keep c (it is cut, or its MESSAGEs are dropped, and its
+ * timer restarts); 0: close it as any connection.
+ */
+int psub_stall(struct worker *w, struct conn *c);
+/* c's socket took bytes: the stall is over; whether c is a subscriber. */
+int psub_wrote(struct conn *c);
 /* Shutdown starts: NOTICE SHUTDOWN to every subscriber. */
 void psub_drain(struct worker *w);
 
