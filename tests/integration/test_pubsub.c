@@ -978,6 +978,35 @@ test_cli_subscribe_publish(void **state)
 	free(p);
 }
 
+/* bench --help, with or without --op publish, documents the publish options. */
+static void
+test_cli_bench_help(void **state)
+{
+	static const char *const opts[] = {"--publishers", "--subscribers",
+	    "--topics", "--size", "--rate", "--duration"};
+	char *argv[6] = {(char *)SOCKETD_CLI, (char *)"bench", (char *)"--help",
+	    NULL, NULL, NULL};
+	struct h_run r;
+	size_t i;
+	int pass;
+
+	(void)state;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			argv[2] = (char *)"--op";
+			argv[3] = (char *)"publish";
+			argv[4] = (char *)"--help";
+		}
+		h_run(argv, 10000, &r);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "bench --op publish"));
+		for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+			if (strstr(r.out, opts[i]) == NULL)
+				fail_msg("bench%s --help: no %s",
+				    pass ? " --op publish" : "", opts[i]);
+	}
+}
+
 static void
 test_disabled(void **state)
 {
@@ -1031,6 +1060,8 @@ main(void)
 		test_subscriber_resets_mid_stream, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_cli_subscribe_publish, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_cli_bench_help, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled, h_setup, h_teardown),
 	};
 
