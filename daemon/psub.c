@@ -53,8 +53,9 @@ struct psub_conn {
 	struct conn_ext *x;
 	struct psub_sub *subs;
 	uint32_t nsubs;
-	uint32_t lost; /* drop policy: owed to the next MESSAGE */
-	uint8_t cut;   /* no more MESSAGEs: closing */
+	uint32_t noecho; /* how many of them are NO_ECHO */
+	uint32_t lost;   /* drop policy: owed to the next MESSAGE */
+	uint8_t cut;     /* no more MESSAGEs: closing */
 	uint8_t dirty;
 	uint8_t watch; /* W_*: on the worker's watch list */
 	uint8_t cn_done;
@@ -74,7 +75,10 @@ struct psub_w {
 	struct psub_conn *all;
 	struct psub_conn *watch;
 	struct psub_conn *dirty;
-	uint32_t *counts; /* scratch: nworkers */
+	uint32_t *counts;            /* scratch: nworkers */
+	struct pubsub_cache *rcache; /* registry answers by topic (gen) */
+	struct pubsub_cache *dcache; /* own matches by topic (lgen) */
+	uint64_t lgen;               /* bumped at each change of the trie */
 	uint64_t acl_gen;
 	uint64_t next_gauge;
 	struct log_ratelimit rl;
@@ -85,6 +89,7 @@ struct psub_w {
 struct psub {
 	pthread_rwlock_t mu; /* the registry */
 	struct pubsub_reg *reg;
+	uint64_t gen; /* atomic: bumped under mu (write) at each change */
 	unsigned n;
 	struct psub_w *w;
 	const struct sd_api *api;
@@ -499,6 +504,64 @@ deliver_one(struct pubsub_entry *e, void *arg)
 	mark_dirty(d->p, pc);
 }
 
+/* A cached match: the subscriptions on this worker a topic reaches. */
+struct dmatch {
+	uint32_t n;
+	struct psub_sub *v[PSUB_DMATCH_MAX];
+};
+
+struct drec {
+	struct deliver *d;
+	uint32_t n;
+	struct psub_sub *v[PSUB_DMATCH_MAX];
+};
+
+static void
+deliver_rec(struct pubsub_entry *e, void *arg)
+{
+	struct drec *r = arg;
+
+	if (r->n < PSUB_DMATCH_MAX)
+		r->v[r->n] = (struct psub_sub *)e;
+	r->n++;
+	deliver_one(e, r->d);
+}
+
+/*
+ * Deliver d->m to every matching subscription on this worker.  The trie
+ * is walked once per topic and trie change: the matches of up to
+ * PSUB_DMATCH_MAX subscriptions are cached by topic (wider fan-outs pay
+ * one walk per message over many deliveries anyway).  The cached
+ * pointers stay valid while lgen stands: freeing a subscription bumps it,
+ * and nothing frees one during a batch (cut connections lose theirs in
+ * settle_dirty()).
+ */
+static void
+deliver_match(struct deliver *d)
+{
+	struct psub_w *p = d->p;
+	const char *t = (const char *)d->m->body;
+	struct dmatch *dm;
+	struct drec r;
+	uint32_t i;
+
+	if ((dm = pubsub_cache_get(p->dcache, t, d->m->tlen, p->lgen)) !=
+	    NULL) {
+		for (i = 0; i < dm->n; i++)
+			deliver_one(&dm->v[i]->e, d);
+		return;
+	}
+	r.d = d;
+	r.n = 0;
+	pubsub_trie_match(&p->trie, t, d->m->tlen, deliver_rec, &r);
+	if (r.n <= PSUB_DMATCH_MAX &&
+	    (dm = pubsub_cache_put(p->dcache, t, d->m->tlen, p->lgen)) !=
+		NULL) {
+		dm->n = r.n;
+		memcpy(dm->v, r.v, r.n * sizeof(r.v[0]));
+	}
+}
+
 static void
 msg_put(struct psub_msg *m)
 {
@@ -526,8 +589,7 @@ deliver_batch(struct worker *w, struct psub_batch *b)
 	d.write_ms = w->sc->c.write_ms;
 	for (i = 0; i < b->n; i++) {
 		d.m = b->v[i];
-		pubsub_trie_match(&p->trie, (const char *)d.m->body, d.m->tlen,
-		    deliver_one, &d);
+		deliver_match(&d);
 		msg_put(b->v[i]);
 	}
 	__atomic_fetch_sub(&p->inq, b->bytes, __ATOMIC_RELEASE);
@@ -603,19 +665,43 @@ route(struct worker *w, unsigned dest, struct psub_msg *m)
 	return 0;
 }
 
-struct local_count {
-	uint64_t pub;
-	uint32_t n;
-};
-
+/*
+ * p->counts: the matching subscriptions per worker.  From this worker's
+ * cache when the registry has not changed since (no lock, no trie walk),
+ * else from the registry under its read lock, then cached.
+ */
 static void
-count_local(struct pubsub_entry *e, void *arg)
+route_counts(struct psub_w *p, const char *t, size_t tlen)
 {
-	struct psub_sub *s = (struct psub_sub *)e;
-	struct local_count *lc = arg;
+	size_t sz = g_ps->n * sizeof(p->counts[0]);
+	uint64_t gen = __atomic_load_n(&g_ps->gen, __ATOMIC_ACQUIRE);
+	void *v;
 
-	if (!((s->opts & PUBSUB_OPT_NO_ECHO) && s->pc->x->id == lc->pub))
-		lc->n++;
+	if ((v = pubsub_cache_get(p->rcache, t, tlen, gen)) != NULL) {
+		memcpy(p->counts, v, sz);
+		return;
+	}
+	memset(p->counts, 0, sz);
+	pthread_rwlock_rdlock(&g_ps->mu);
+	gen = __atomic_load_n(&g_ps->gen, __ATOMIC_RELAXED);
+	pubsub_reg_match(g_ps->reg, t, tlen, p->counts);
+	pthread_rwlock_unlock(&g_ps->mu);
+	if ((v = pubsub_cache_put(p->rcache, t, tlen, gen)) != NULL)
+		memcpy(v, p->counts, sz);
+}
+
+/* pc's own NO_ECHO subscriptions that match topic t. */
+static uint32_t
+own_noecho(const struct psub_conn *pc, const char *t, size_t tlen)
+{
+	const struct psub_sub *s;
+	uint32_t n = 0;
+
+	for (s = pc->subs; s != NULL; s = s->next)
+		if ((s->opts & PUBSUB_OPT_NO_ECHO) &&
+		    pubsub_match(s->filter, s->flen, t, tlen))
+			n++;
+	return n;
 }
 
 static int
@@ -637,7 +723,6 @@ op_publish(struct sd_req *r)
 	struct psub_w *p = pw_of(w);
 	const struct cfg *cf = &w->sc->c;
 	struct pubsub_pub_req pr;
-	struct local_count lc;
 	struct psub_conn *pc;
 	struct psub_msg *m;
 	enum pubsub_err e;
@@ -677,17 +762,10 @@ op_publish(struct sd_req *r)
 		answer(r, PROTO_FORBIDDEN, msg);
 		return;
 	}
-	memset(p->counts, 0, g_ps->n * sizeof(p->counts[0]));
-	pthread_rwlock_rdlock(&g_ps->mu);
-	pubsub_reg_match(g_ps->reg, pr.topic, pr.topic_len, p->counts);
-	pthread_rwlock_unlock(&g_ps->mu);
-	/* Our own worker's count, exactly: NO_ECHO on this connection. */
-	lc.pub = r->x->id;
-	lc.n = 0;
-	if (p->counts[w->index] > 0)
-		pubsub_trie_match(
-		    &p->trie, pr.topic, pr.topic_len, count_local, &lc);
-	p->counts[w->index] = lc.n;
+	route_counts(p, pr.topic, pr.topic_len);
+	/* Our own worker's count is exact: less this connection's NO_ECHO. */
+	if (pc->noecho > 0 && p->counts[w->index] > 0)
+		p->counts[w->index] -= own_noecho(pc, pr.topic, pr.topic_len);
 	for (i = 0; i < g_ps->n; i++) {
 		receivers += p->counts[i];
 		ndest += p->counts[i] > 0;
@@ -750,7 +828,9 @@ static void
 sub_free(struct worker *w, struct psub_conn *pc, struct psub_sub *s)
 {
 	pubsub_trie_remove(&pw_of(w)->trie, &s->e);
+	pw_of(w)->lgen++; /* the cached matches may hold s */
 	pc->nsubs--;
+	pc->noecho -= (s->opts & PUBSUB_OPT_NO_ECHO) != 0;
 	STAT_ADD(pw_of(w)->st.subs, (uint64_t)-1);
 	free(s);
 }
@@ -765,6 +845,7 @@ drop_subs(struct worker *w, struct psub_conn *pc)
 	pthread_rwlock_wrlock(&g_ps->mu);
 	for (s = pc->subs; s != NULL; s = s->next)
 		pubsub_reg_del(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	for (s = pc->subs; s != NULL; s = nx) {
 		nx = s->next;
@@ -831,12 +912,15 @@ op_subscribe(struct sd_req *r)
 		answer(r, PROTO_INTERNAL, "out of memory");
 		return;
 	}
+	p->lgen++;
 	/* Visible to every publisher before the answer: the barrier. */
 	pthread_rwlock_wrlock(&g_ps->mu);
 	rc = pubsub_reg_add(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	if (rc != 0) {
 		pubsub_trie_remove(&p->trie, &s->e);
+		p->lgen++;
 		free(s);
 		answer(r, PROTO_INTERNAL, "out of memory");
 		return;
@@ -844,6 +928,7 @@ op_subscribe(struct sd_req *r)
 	s->next = pc->subs;
 	pc->subs = s;
 	pc->nsubs++;
+	pc->noecho += (s->opts & PUBSUB_OPT_NO_ECHO) != 0;
 	STAT_ADD(p->st.subs, 1);
 	answer_u32(r, pc->nsubs);
 }
@@ -878,6 +963,7 @@ op_unsubscribe(struct sd_req *r)
 	*prev = s->next;
 	pthread_rwlock_wrlock(&g_ps->mu);
 	pubsub_reg_del(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	sub_free(w, pc, s);
 	answer_u32(r, pc->nsubs);
@@ -1106,6 +1192,7 @@ psub_init(struct server *srv)
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		return -1;
 	ps->n = srv->nworkers;
+	ps->gen = 1; /* 0 would be the cache's "empty" */
 	ps->api = dispatch_api(srv);
 	if ((errno = pthread_rwlock_init(&ps->mu, NULL)) != 0) {
 		free(ps);
@@ -1121,7 +1208,13 @@ psub_init(struct server *srv)
 		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		ps->w[i].out = calloc(ps->n, sizeof(ps->w[i].out[0]));
 		ps->w[i].counts = calloc(ps->n, sizeof(ps->w[i].counts[0]));
-		if (ps->w[i].out == NULL || ps->w[i].counts == NULL)
+		ps->w[i].rcache = pubsub_cache_new(
+		    PSUB_CACHE_SLOTS, ps->n * sizeof(ps->w[i].counts[0]));
+		ps->w[i].dcache =
+		    pubsub_cache_new(PSUB_CACHE_SLOTS, sizeof(struct dmatch));
+		ps->w[i].lgen = 1;
+		if (ps->w[i].out == NULL || ps->w[i].counts == NULL ||
+		    ps->w[i].rcache == NULL || ps->w[i].dcache == NULL)
 			goto nomem;
 	}
 	srv->ps = ps;
@@ -1149,6 +1242,8 @@ psub_fini(struct server *srv)
 				psub_free_msg(&ps->w[i].out[j]->m);
 		free(ps->w[i].out);
 		free(ps->w[i].counts);
+		pubsub_cache_free(ps->w[i].rcache);
+		pubsub_cache_free(ps->w[i].dcache);
 		/* Connections are closed: the trie holds nothing. */
 		pubsub_trie_fini(&ps->w[i].trie);
 	}
