@@ -7,8 +7,11 @@
  *   trie of (filter -> subscription) that only it reads and writes.  The
  *   registry (pubsub/ pubsub_reg) says, for a topic, how many matching
  *   subscriptions each worker holds; it sits behind one rwlock, taken for
- *   reading once per PUBLISH (to route it and count its receivers) and
- *   for writing once per SUBSCRIBE / UNSUBSCRIBE.  Nothing else is shared.
+ *   writing once per SUBSCRIBE / UNSUBSCRIBE (which also bumps the atomic
+ *   generation gen), and for reading by a PUBLISH only when the worker's
+ *   own cache of registry answers (topic -> counts, valid for one
+ *   generation) misses.  Nothing else is shared.  Each worker also caches
+ *   its own trie's matches per topic (valid until its trie changes).
  *
  * Fan-out
  *   A PUBLISH is copied once into a refcounted struct psub_msg.  The
