@@ -403,29 +403,25 @@ slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
 	uint64_t suppressed = 0;
 	size_t pending = c->out_len;
 	unsigned frames;
-	char peer[64];
+	char peer[64], why[80];
 
 	if (pc->cut)
 		return;
 	STAT_ADD(p->st.slow, 1);
 	if (log_ratelimit(&p->rl, w->now, 10000, &suppressed)) {
 		if (stall)
-			log_warnx("slow consumer: peer=%s:%u conn=%d "
-				  "pending=%zu subs=%u reason=stall (no byte "
-				  "written for timeouts.write %u ms); "
-				  "disconnecting it%s",
-			    peer_str(c, peer, sizeof(peer)), c->port, c->fd,
-			    pending, pc->nsubs, cf->write_ms,
-			    suppressed ? " (and more since the last message)"
-				       : "");
+			snprintf(why, sizeof(why),
+			    "stall (no byte written for timeouts.write %u ms)",
+			    cf->write_ms);
 		else
-			log_warnx("slow consumer: peer=%s:%u conn=%d "
-				  "pending=%zu subs=%u reason=pending "
-				  "(pubsub.max_pending %u); disconnecting it%s",
-			    peer_str(c, peer, sizeof(peer)), c->port, c->fd,
-			    pending, pc->nsubs, cf->pubsub_max_pending,
-			    suppressed ? " (and more since the last message)"
-				       : "");
+			snprintf(why, sizeof(why),
+			    "pending (pubsub.max_pending %u)",
+			    cf->pubsub_max_pending);
+		log_warnx("slow consumer: peer=%s:%u conn=%d pending=%zu "
+			  "subs=%u reason=%s; disconnecting it%s",
+		    peer_str(c, peer, sizeof(peer)), c->port, c->fd, pending,
+		    pc->nsubs, why,
+		    suppressed ? " (and more since the last message)" : "");
 	}
 	(void)conn_out_discard(
 	    c, (c->flags & CONN_TLS) ? PSUB_TLS_RECORD : 0, &frames);
@@ -558,6 +554,7 @@ deliver_match(struct deliver *d)
 	    (dm = pubsub_cache_put(p->dcache, t, d->m->tlen, p->lgen)) !=
 		NULL) {
 		dm->n = r.n;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		memcpy(dm->v, r.v, r.n * sizeof(r.v[0]));
 	}
 }

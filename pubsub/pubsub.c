@@ -801,13 +801,16 @@ pubsub_cache_free(struct pubsub_cache *c)
 	free(c);
 }
 
-/* FNV-1a, 64 bits. */
+/* t's slot (FNV-1a, 64 bits), or NULL when t cannot be cached at gen. */
 static struct cache_slot *
-cache_slot(const struct pubsub_cache *c, const char *t, size_t tlen)
+cache_slot(
+    const struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
 {
 	uint64_t h = 14695981039346656037u;
 	size_t i;
 
+	if (gen == 0 || tlen > PUBSUB_NAME_MAX)
+		return NULL;
 	for (i = 0; i < tlen; i++) {
 		h ^= (unsigned char)t[i];
 		h *= 1099511628211u;
@@ -821,12 +824,10 @@ void *
 pubsub_cache_get(
     struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
 {
-	struct cache_slot *s;
+	struct cache_slot *s = cache_slot(c, t, tlen, gen);
 
-	if (gen == 0 || tlen > PUBSUB_NAME_MAX)
-		return NULL;
-	s = cache_slot(c, t, tlen);
-	if (s->gen != gen || s->tlen != tlen || memcmp(s->topic, t, tlen) != 0)
+	if (s == NULL || s->gen != gen || s->tlen != tlen ||
+	    memcmp(s->topic, t, tlen) != 0)
 		return NULL;
 	return s + 1;
 }
@@ -835,11 +836,10 @@ void *
 pubsub_cache_put(
     struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
 {
-	struct cache_slot *s;
+	struct cache_slot *s = cache_slot(c, t, tlen, gen);
 
-	if (gen == 0 || tlen > PUBSUB_NAME_MAX)
+	if (s == NULL)
 		return NULL;
-	s = cache_slot(c, t, tlen);
 	s->gen = gen;
 	s->tlen = (uint16_t)tlen;
 	memcpy(s->topic, t, tlen);
