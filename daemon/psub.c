@@ -1180,6 +1180,21 @@ psub_ops(struct modreg *r)
 	}
 }
 
+/*
+ * A topic cache of up to PSUB_CACHE_SLOTS topics within PSUB_CACHE_BYTES
+ * (the registry answer holds a count per worker: with many workers, fewer
+ * topics), but never fewer than 16.
+ */
+static struct pubsub_cache *
+cache_new(size_t vsize)
+{
+	size_t n = pubsub_cache_fit(PSUB_CACHE_BYTES, vsize);
+
+	if (n > PSUB_CACHE_SLOTS)
+		n = PSUB_CACHE_SLOTS;
+	return pubsub_cache_new(n < 16 ? 16 : n, vsize);
+}
+
 int
 psub_init(struct server *srv)
 {
@@ -1205,10 +1220,8 @@ psub_init(struct server *srv)
 		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		ps->w[i].out = calloc(ps->n, sizeof(ps->w[i].out[0]));
 		ps->w[i].counts = calloc(ps->n, sizeof(ps->w[i].counts[0]));
-		ps->w[i].rcache = pubsub_cache_new(
-		    PSUB_CACHE_SLOTS, ps->n * sizeof(ps->w[i].counts[0]));
-		ps->w[i].dcache =
-		    pubsub_cache_new(PSUB_CACHE_SLOTS, sizeof(struct dmatch));
+		ps->w[i].rcache = cache_new(ps->n * sizeof(ps->w[i].counts[0]));
+		ps->w[i].dcache = cache_new(sizeof(struct dmatch));
 		ps->w[i].lgen = 1;
 		if (ps->w[i].out == NULL || ps->w[i].counts == NULL ||
 		    ps->w[i].rcache == NULL || ps->w[i].dcache == NULL)

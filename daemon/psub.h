@@ -50,8 +50,9 @@ struct worker;
 #define PSUB_INBOX_LOW   (PSUB_INBOX_HIGH / 2)
 #define PSUB_CUT_MS      1000  /* a cut connection's last second of output */
 #define PSUB_TLS_RECORD  16384 /* kept on a cut: OpenSSL may hold a record */
-#define PSUB_CACHE_SLOTS 256   /* topics in each worker's routing cache */
-#define PSUB_DMATCH_MAX  15    /* matches cached per topic for delivery */
+#define PSUB_CACHE_SLOTS 256   /* topics in each of a worker's topic caches */
+#define PSUB_CACHE_BYTES (128u << 10) /* and the most memory for each */
+#define PSUB_DMATCH_MAX  15 /* matches cached per topic for delivery */
 
 /* Main thread, before the workers start (after srv->nworkers is set). */
 int psub_init(struct server *srv);

@@ -792,6 +792,17 @@ pubsub_cache_new(size_t slots, size_t vsize)
 	return c;
 }
 
+size_t
+pubsub_cache_fit(size_t bytes, size_t vsize)
+{
+	size_t ssize = (sizeof(struct cache_slot) + vsize + 7) & ~(size_t)7;
+	size_t n = 1;
+
+	while (n * 2 * ssize <= bytes)
+		n *= 2;
+	return n;
+}
+
 void
 pubsub_cache_free(struct pubsub_cache *c)
 {

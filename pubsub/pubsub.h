@@ -206,6 +206,8 @@ struct pubsub_cache;
 
 /* NULL when out of memory or slots is not a power of two. */
 struct pubsub_cache *pubsub_cache_new(size_t slots, size_t vsize);
+/* The most slots (a power of two, at least 1) that fit in bytes. */
+size_t pubsub_cache_fit(size_t bytes, size_t vsize);
 void pubsub_cache_free(struct pubsub_cache *c);
 /* The value cached for topic t at generation gen, or NULL. */
 void *pubsub_cache_get(

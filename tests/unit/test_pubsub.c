@@ -423,6 +423,12 @@ test_cache(void **state)
 	(void)state;
 	make_long();
 	assert_null(pubsub_cache_new(3, 4));
+	assert_int_equal(pubsub_cache_fit(0, 4), 1);
+	assert_true(pubsub_cache_fit(1u << 20, 8) >= 2048);
+	assert_true(pubsub_cache_fit(1u << 20, 8) < 8192);
+	assert_int_equal(
+	    pubsub_cache_fit(1u << 20, 8) & (pubsub_cache_fit(1u << 20, 8) - 1),
+	    0);
 	assert_null(pubsub_cache_new(0, 4));
 	c = pubsub_cache_new(4, 2 * sizeof(uint32_t));
 	assert_non_null(c);
