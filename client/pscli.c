@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "hist.h"
 #include "proto.h"
 #include "pscli.h"
@@ -863,6 +864,7 @@ pscli_bench(const struct pscli_conn *pc, int argc, char **argv)
 	    {"size", required_argument, NULL, 's'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"duration", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct bench b;
@@ -883,10 +885,13 @@ pscli_bench(const struct pscli_conn *pc, int argc, char **argv)
 	opterr = 0;
 	/* Single-threaded: before the bench threads start. */
 	// NOLINTNEXTLINE(concurrency-mt-unsafe)
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
 			break; /* publish: how we got here */
+		case 'h':
+			bench_usage(stdout);
+			return OK;
 		case 'P':
 		case 'S':
 		case 'K':

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "proto.h"
 
 /* Smallest buffer we allocate: avoids regrowing for the next few bytes. */
 #define CONN_BUF_MIN 4096
@@ -28,6 +29,26 @@ conn_free(struct conn *c)
 	free(c->in);
 	free(c->out);
 	free(c);
+}
+
+/*
+ * Where the frame that holds byte off of buf starts.  Output is whole
+ * frames and buf[0] always starts one (conn_out_reserve and conn_out_keep
+ * keep it so), so the frames are walked from there: O(frames before off),
+ * paid only when output is moved or cut, never per write.
+ */
+static size_t
+frame_start(const uint8_t *buf, size_t off)
+{
+	size_t b = 0, n;
+
+	while (b < off) {
+		n = PROTO_LEN_SIZE + proto_get_u32(buf + b);
+		if (b + n > off)
+			break;
+		b += n;
+	}
+	return b;
 }
 
 /* Grow *buf so that it holds need bytes; double, starting at CONN_BUF_MIN. */
@@ -60,12 +81,51 @@ conn_out_reserve(struct conn *c, size_t n)
 	 * subscriber that lags keeps a long queue, and moving all of it for
 	 * every append would cost O(queue) per message.
 	 */
+	size_t b;
+
 	if (c->out_off > 0 && c->out_off + c->out_len + n > c->out_cap &&
 	    c->out_off >= c->out_len) {
-		memmove(c->out, c->out + c->out_off, c->out_len);
-		c->out_off = 0;
+		/* From the start of the frame in progress: out[0] stays one. */
+		b = frame_start(c->out, c->out_off);
+		memmove(c->out, c->out + b, c->out_off - b + c->out_len);
+		c->out_off -= (uint32_t)b;
 	}
 	return grow(&c->out, &c->out_cap, (size_t)c->out_off + c->out_len + n);
+}
+
+int
+conn_out_keep(struct conn *c, const uint8_t *p, size_t len, size_t sent)
+{
+	size_t b = frame_start(p, sent);
+
+	if (conn_out_reserve(c, len - b) != 0)
+		return -1;
+	memcpy(c->out, p + b, len - b);
+	c->out_off = (uint32_t)(sent - b);
+	c->out_len = (uint32_t)(len - sent);
+	return 0;
+}
+
+size_t
+conn_out_discard(struct conn *c, size_t keep, unsigned *frames)
+{
+	size_t b = frame_start(c->out, c->out_off), end, dropped;
+	const uint8_t *p = c->out;
+
+	*frames = 0;
+	if (c->out_len == 0)
+		return 0;
+	/* The end of the first frame that reaches out_off + keep. */
+	end = c->out_off + keep;
+	while (b < end)
+		b += PROTO_LEN_SIZE + proto_get_u32(p + b);
+	if (b >= (size_t)c->out_off + c->out_len)
+		return 0;
+	dropped = (size_t)c->out_off + c->out_len - b;
+	for (end = b; end < (size_t)c->out_off + c->out_len; (*frames)++)
+		end += PROTO_LEN_SIZE + proto_get_u32(p + end);
+	c->out_len -= (uint32_t)dropped;
+	return dropped;
 }
 
 int

@@ -96,6 +96,19 @@ void conn_free(struct conn *c);
 /* Reserve room for n more bytes of output / input; 0 or -1 (no memory). */
 int conn_out_reserve(struct conn *c, size_t n);
 int conn_in_append(struct conn *c, const uint8_t *p, size_t n);
+/*
+ * The unsent part of a scratch buffer of whole frames (len bytes, the
+ * first sent of them written): copied from the start of the frame in
+ * progress so that c->out[0] starts a frame; 0 or -1 (no memory).
+ */
+int conn_out_keep(struct conn *c, const uint8_t *p, size_t len, size_t sent);
+/*
+ * Drop the unsent output after the first frame boundary at least keep
+ * bytes past what was sent (the frame in progress always stays, so the
+ * peer never sees a torn frame).  Returns the bytes dropped, *frames the
+ * frames among them.
+ */
+size_t conn_out_discard(struct conn *c, size_t keep, unsigned *frames);
 /* Drop consumed input / sent output; frees an emptied buffer. */
 void conn_in_consume(struct conn *c, size_t n);
 void conn_out_consume(struct conn *c, size_t n);

@@ -53,12 +53,14 @@ struct psub_conn {
 	struct conn_ext *x;
 	struct psub_sub *subs;
 	uint32_t nsubs;
-	uint32_t lost; /* drop policy: owed to the next MESSAGE */
-	uint8_t cut;   /* no more MESSAGEs: closing */
+	uint32_t noecho; /* how many of them are NO_ECHO */
+	uint32_t lost;   /* drop policy: owed to the next MESSAGE */
+	uint8_t cut;     /* no more MESSAGEs: closing */
 	uint8_t dirty;
 	uint8_t watch; /* W_*: on the worker's watch list */
 	uint8_t cn_done;
 	uint8_t touched;   /* delivered to since the last gauge pass */
+	uint8_t stalled;   /* drop policy: no write progress; drop MESSAGEs */
 	uint64_t deadline; /* W_CUT: close by then */
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
@@ -73,7 +75,10 @@ struct psub_w {
 	struct psub_conn *all;
 	struct psub_conn *watch;
 	struct psub_conn *dirty;
-	uint32_t *counts; /* scratch: nworkers */
+	uint32_t *counts;            /* scratch: nworkers */
+	struct pubsub_cache *rcache; /* registry answers by topic (gen) */
+	struct pubsub_cache *dcache; /* own matches by topic (lgen) */
+	uint64_t lgen;               /* bumped at each change of the trie */
 	uint64_t acl_gen;
 	uint64_t next_gauge;
 	struct log_ratelimit rl;
@@ -84,6 +89,7 @@ struct psub_w {
 struct psub {
 	pthread_rwlock_t mu; /* the registry */
 	struct pubsub_reg *reg;
+	uint64_t gen; /* atomic: bumped under mu (write) at each change */
 	unsigned n;
 	struct psub_w *w;
 	const struct sd_api *api;
@@ -367,27 +373,82 @@ struct deliver {
 	struct psub_w *p;
 	const struct psub_msg *m;
 	uint32_t max_pending;
+	uint32_t write_ms;
 	int drop;
 };
 
-static void
-slow_consumer(struct deliver *d, struct psub_conn *pc, size_t pending)
+/*
+ * Whether c's socket has taken no byte for timeouts.write although output
+ * waits (flush() restamps t_write on progress for subscribers).
+ */
+static int
+stalled(const struct worker *w, const struct conn *c, uint32_t write_ms)
 {
+	return (c->flags & CONN_IN_WR) && write_ms > 0 &&
+	    w->now >= c->t_write + write_ms;
+}
+
+/*
+ * The disconnect policy: what is queued toward pc is discarded (but the
+ * frame in progress, and for TLS the record OpenSSL may be holding),
+ * NOTICE SLOW_CONSUMER goes next, and the connection closes once that is
+ * out or PSUB_CUT_MS from now.
+ */
+static void
+slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
+{
+	struct psub_w *p = pw_of(w);
+	const struct cfg *cf = &w->sc->c;
 	struct conn *c = pc->x->c;
 	uint64_t suppressed = 0;
-	char peer[64];
+	size_t pending = c->out_len;
+	unsigned frames;
+	char peer[64], why[80];
 
-	STAT_ADD(d->p->st.slow, 1);
-	if (log_ratelimit(&d->p->rl, d->w->now, 10000, &suppressed))
+	if (pc->cut)
+		return;
+	STAT_ADD(p->st.slow, 1);
+	if (log_ratelimit(&p->rl, w->now, 10000, &suppressed)) {
+		if (stall)
+			snprintf(why, sizeof(why),
+			    "stall (no byte written for timeouts.write %u ms)",
+			    cf->write_ms);
+		else
+			snprintf(why, sizeof(why),
+			    "pending (pubsub.max_pending %u)",
+			    cf->pubsub_max_pending);
 		log_warnx("slow consumer: peer=%s:%u conn=%d pending=%zu "
-			  "subs=%u reason=pending (pubsub.max_pending %u); "
-			  "disconnecting it%s",
+			  "subs=%u reason=%s; disconnecting it%s",
 		    peer_str(c, peer, sizeof(peer)), c->port, c->fd, pending,
-		    pc->nsubs, d->max_pending,
+		    pc->nsubs, why,
 		    suppressed ? " (and more since the last message)" : "");
-	cut(d->w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
-	    "slow consumer: more than pubsub.max_pending bytes queued; "
-	    "closing");
+	}
+	(void)conn_out_discard(
+	    c, (c->flags & CONN_TLS) ? PSUB_TLS_RECORD : 0, &frames);
+	STAT_ADD(p->st.dropped, frames);
+	cut(w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
+	    stall ? "slow consumer: no byte written for timeouts.write; "
+		    "closing"
+		  : "slow consumer: more than pubsub.max_pending bytes "
+		    "queued; closing");
+}
+
+int
+psub_stall(struct worker *w, struct conn *c)
+{
+	struct psub_conn *pc;
+
+	if (g_ps == NULL || !psub_holds(c))
+		return 0;
+	pc = c->ext->ps;
+	if (pc->cut)
+		return 0; /* its last second is over too */
+	if (w->sc->c.pubsub_slow_drop) {
+		pc->stalled = 1; /* MESSAGEs dropped until it writes again */
+		return 1;
+	}
+	slow_consumer(w, pc, 1); /* psub_tick() writes the NOTICE */
+	return 1;
 }
 
 static void
@@ -409,12 +470,13 @@ deliver_one(struct pubsub_entry *e, void *arg)
 		return;
 	}
 	pending = c->out_len;
-	if (pending > 0 && pending + n > d->max_pending) {
+	if ((pending > 0 && pending + n > d->max_pending) || pc->stalled ||
+	    stalled(d->w, c, d->write_ms)) {
 		STAT_ADD(d->p->st.dropped, 1);
 		if (d->drop)
 			pc->lost++;
 		else
-			slow_consumer(d, pc, pending);
+			slow_consumer(d->w, pc, pending + n <= d->max_pending);
 		return;
 	}
 	if ((p = out_room(d->w, c, n, &slot)) == NULL) {
@@ -436,6 +498,65 @@ deliver_one(struct pubsub_entry *e, void *arg)
 	pc->lost = 0;
 	STAT_ADD(d->p->st.delivered, 1);
 	mark_dirty(d->p, pc);
+}
+
+/* A cached match: the subscriptions on this worker a topic reaches. */
+struct dmatch {
+	uint32_t n;
+	struct psub_sub *v[PSUB_DMATCH_MAX];
+};
+
+struct drec {
+	struct deliver *d;
+	uint32_t n;
+	struct psub_sub *v[PSUB_DMATCH_MAX];
+};
+
+static void
+deliver_rec(struct pubsub_entry *e, void *arg)
+{
+	struct drec *r = arg;
+
+	if (r->n < PSUB_DMATCH_MAX)
+		r->v[r->n] = (struct psub_sub *)e;
+	r->n++;
+	deliver_one(e, r->d);
+}
+
+/*
+ * Deliver d->m to every matching subscription on this worker.  The trie
+ * is walked once per topic and trie change: the matches of up to
+ * PSUB_DMATCH_MAX subscriptions are cached by topic (wider fan-outs pay
+ * one walk per message over many deliveries anyway).  The cached
+ * pointers stay valid while lgen stands: freeing a subscription bumps it,
+ * and nothing frees one during a batch (cut connections lose theirs in
+ * settle_dirty()).
+ */
+static void
+deliver_match(struct deliver *d)
+{
+	struct psub_w *p = d->p;
+	const char *t = (const char *)d->m->body;
+	struct dmatch *dm;
+	struct drec r;
+	uint32_t i;
+
+	if ((dm = pubsub_cache_get(p->dcache, t, d->m->tlen, p->lgen)) !=
+	    NULL) {
+		for (i = 0; i < dm->n; i++)
+			deliver_one(&dm->v[i]->e, d);
+		return;
+	}
+	r.d = d;
+	r.n = 0;
+	pubsub_trie_match(&p->trie, t, d->m->tlen, deliver_rec, &r);
+	if (r.n <= PSUB_DMATCH_MAX &&
+	    (dm = pubsub_cache_put(p->dcache, t, d->m->tlen, p->lgen)) !=
+		NULL) {
+		dm->n = r.n;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression)
+		memcpy(dm->v, r.v, r.n * sizeof(r.v[0]));
+	}
 }
 
 static void
@@ -462,10 +583,10 @@ deliver_batch(struct worker *w, struct psub_batch *b)
 	d.p = p;
 	d.max_pending = w->sc->c.pubsub_max_pending;
 	d.drop = w->sc->c.pubsub_slow_drop;
+	d.write_ms = w->sc->c.write_ms;
 	for (i = 0; i < b->n; i++) {
 		d.m = b->v[i];
-		pubsub_trie_match(&p->trie, (const char *)d.m->body, d.m->tlen,
-		    deliver_one, &d);
+		deliver_match(&d);
 		msg_put(b->v[i]);
 	}
 	__atomic_fetch_sub(&p->inq, b->bytes, __ATOMIC_RELEASE);
@@ -541,19 +662,43 @@ route(struct worker *w, unsigned dest, struct psub_msg *m)
 	return 0;
 }
 
-struct local_count {
-	uint64_t pub;
-	uint32_t n;
-};
-
+/*
+ * p->counts: the matching subscriptions per worker.  From this worker's
+ * cache when the registry has not changed since (no lock, no trie walk),
+ * else from the registry under its read lock, then cached.
+ */
 static void
-count_local(struct pubsub_entry *e, void *arg)
+route_counts(struct psub_w *p, const char *t, size_t tlen)
 {
-	struct psub_sub *s = (struct psub_sub *)e;
-	struct local_count *lc = arg;
+	size_t sz = g_ps->n * sizeof(p->counts[0]);
+	uint64_t gen = __atomic_load_n(&g_ps->gen, __ATOMIC_ACQUIRE);
+	void *v;
 
-	if (!((s->opts & PUBSUB_OPT_NO_ECHO) && s->pc->x->id == lc->pub))
-		lc->n++;
+	if ((v = pubsub_cache_get(p->rcache, t, tlen, gen)) != NULL) {
+		memcpy(p->counts, v, sz);
+		return;
+	}
+	memset(p->counts, 0, sz);
+	pthread_rwlock_rdlock(&g_ps->mu);
+	gen = __atomic_load_n(&g_ps->gen, __ATOMIC_RELAXED);
+	pubsub_reg_match(g_ps->reg, t, tlen, p->counts);
+	pthread_rwlock_unlock(&g_ps->mu);
+	if ((v = pubsub_cache_put(p->rcache, t, tlen, gen)) != NULL)
+		memcpy(v, p->counts, sz);
+}
+
+/* pc's own NO_ECHO subscriptions that match topic t. */
+static uint32_t
+own_noecho(const struct psub_conn *pc, const char *t, size_t tlen)
+{
+	const struct psub_sub *s;
+	uint32_t n = 0;
+
+	for (s = pc->subs; s != NULL; s = s->next)
+		if ((s->opts & PUBSUB_OPT_NO_ECHO) &&
+		    pubsub_match(s->filter, s->flen, t, tlen))
+			n++;
+	return n;
 }
 
 static int
@@ -575,7 +720,6 @@ op_publish(struct sd_req *r)
 	struct psub_w *p = pw_of(w);
 	const struct cfg *cf = &w->sc->c;
 	struct pubsub_pub_req pr;
-	struct local_count lc;
 	struct psub_conn *pc;
 	struct psub_msg *m;
 	enum pubsub_err e;
@@ -615,17 +759,10 @@ op_publish(struct sd_req *r)
 		answer(r, PROTO_FORBIDDEN, msg);
 		return;
 	}
-	memset(p->counts, 0, g_ps->n * sizeof(p->counts[0]));
-	pthread_rwlock_rdlock(&g_ps->mu);
-	pubsub_reg_match(g_ps->reg, pr.topic, pr.topic_len, p->counts);
-	pthread_rwlock_unlock(&g_ps->mu);
-	/* Our own worker's count, exactly: NO_ECHO on this connection. */
-	lc.pub = r->x->id;
-	lc.n = 0;
-	if (p->counts[w->index] > 0)
-		pubsub_trie_match(
-		    &p->trie, pr.topic, pr.topic_len, count_local, &lc);
-	p->counts[w->index] = lc.n;
+	route_counts(p, pr.topic, pr.topic_len);
+	/* Our own worker's count is exact: less this connection's NO_ECHO. */
+	if (pc->noecho > 0 && p->counts[w->index] > 0)
+		p->counts[w->index] -= own_noecho(pc, pr.topic, pr.topic_len);
 	for (i = 0; i < g_ps->n; i++) {
 		receivers += p->counts[i];
 		ndest += p->counts[i] > 0;
@@ -688,7 +825,9 @@ static void
 sub_free(struct worker *w, struct psub_conn *pc, struct psub_sub *s)
 {
 	pubsub_trie_remove(&pw_of(w)->trie, &s->e);
+	pw_of(w)->lgen++; /* the cached matches may hold s */
 	pc->nsubs--;
+	pc->noecho -= (s->opts & PUBSUB_OPT_NO_ECHO) != 0;
 	STAT_ADD(pw_of(w)->st.subs, (uint64_t)-1);
 	free(s);
 }
@@ -703,6 +842,7 @@ drop_subs(struct worker *w, struct psub_conn *pc)
 	pthread_rwlock_wrlock(&g_ps->mu);
 	for (s = pc->subs; s != NULL; s = s->next)
 		pubsub_reg_del(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	for (s = pc->subs; s != NULL; s = nx) {
 		nx = s->next;
@@ -769,12 +909,15 @@ op_subscribe(struct sd_req *r)
 		answer(r, PROTO_INTERNAL, "out of memory");
 		return;
 	}
+	p->lgen++;
 	/* Visible to every publisher before the answer: the barrier. */
 	pthread_rwlock_wrlock(&g_ps->mu);
 	rc = pubsub_reg_add(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	if (rc != 0) {
 		pubsub_trie_remove(&p->trie, &s->e);
+		p->lgen++;
 		free(s);
 		answer(r, PROTO_INTERNAL, "out of memory");
 		return;
@@ -782,6 +925,7 @@ op_subscribe(struct sd_req *r)
 	s->next = pc->subs;
 	pc->subs = s;
 	pc->nsubs++;
+	pc->noecho += (s->opts & PUBSUB_OPT_NO_ECHO) != 0;
 	STAT_ADD(p->st.subs, 1);
 	answer_u32(r, pc->nsubs);
 }
@@ -816,6 +960,7 @@ op_unsubscribe(struct sd_req *r)
 	*prev = s->next;
 	pthread_rwlock_wrlock(&g_ps->mu);
 	pubsub_reg_del(g_ps->reg, s->filter, s->flen, w->index);
+	__atomic_add_fetch(&g_ps->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&g_ps->mu);
 	sub_free(w, pc, s);
 	answer_u32(r, pc->nsubs);
@@ -861,6 +1006,15 @@ psub_holds(const struct conn *c)
 }
 
 int
+psub_wrote(struct conn *c)
+{
+	if (c->ext == NULL || c->ext->ps == NULL)
+		return 0;
+	c->ext->ps->stalled = 0;
+	return c->ext->ps->nsubs > 0;
+}
+
+int
 psub_timeout(struct worker *w, int timeout)
 {
 	struct psub_w *p;
@@ -871,6 +1025,8 @@ psub_timeout(struct worker *w, int timeout)
 	if (g_ps == NULL)
 		return timeout;
 	p = pw_of(w);
+	if (p->dirty != NULL)
+		return 0; /* output to write (a stall's NOTICE) */
 	for (i = 0; i < g_ps->n; i++)
 		if (p->out[i] != NULL)
 			return 0; /* batches to send */
@@ -1024,6 +1180,21 @@ psub_ops(struct modreg *r)
 	}
 }
 
+/*
+ * A topic cache of up to PSUB_CACHE_SLOTS topics within PSUB_CACHE_BYTES
+ * (the registry answer holds a count per worker: with many workers, fewer
+ * topics), but never fewer than 16.
+ */
+static struct pubsub_cache *
+cache_new(size_t vsize)
+{
+	size_t n = pubsub_cache_fit(PSUB_CACHE_BYTES, vsize);
+
+	if (n > PSUB_CACHE_SLOTS)
+		n = PSUB_CACHE_SLOTS;
+	return pubsub_cache_new(n < 16 ? 16 : n, vsize);
+}
+
 int
 psub_init(struct server *srv)
 {
@@ -1033,6 +1204,7 @@ psub_init(struct server *srv)
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		return -1;
 	ps->n = srv->nworkers;
+	ps->gen = 1; /* 0 would be the cache's "empty" */
 	ps->api = dispatch_api(srv);
 	if ((errno = pthread_rwlock_init(&ps->mu, NULL)) != 0) {
 		free(ps);
@@ -1048,7 +1220,11 @@ psub_init(struct server *srv)
 		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		ps->w[i].out = calloc(ps->n, sizeof(ps->w[i].out[0]));
 		ps->w[i].counts = calloc(ps->n, sizeof(ps->w[i].counts[0]));
-		if (ps->w[i].out == NULL || ps->w[i].counts == NULL)
+		ps->w[i].rcache = cache_new(ps->n * sizeof(ps->w[i].counts[0]));
+		ps->w[i].dcache = cache_new(sizeof(struct dmatch));
+		ps->w[i].lgen = 1;
+		if (ps->w[i].out == NULL || ps->w[i].counts == NULL ||
+		    ps->w[i].rcache == NULL || ps->w[i].dcache == NULL)
 			goto nomem;
 	}
 	srv->ps = ps;
@@ -1076,6 +1252,8 @@ psub_fini(struct server *srv)
 				psub_free_msg(&ps->w[i].out[j]->m);
 		free(ps->w[i].out);
 		free(ps->w[i].counts);
+		pubsub_cache_free(ps->w[i].rcache);
+		pubsub_cache_free(ps->w[i].dcache);
 		/* Connections are closed: the trie holds nothing. */
 		pubsub_trie_fini(&ps->w[i].trie);
 	}

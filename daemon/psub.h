@@ -7,8 +7,11 @@
  *   trie of (filter -> subscription) that only it reads and writes.  The
  *   registry (pubsub/ pubsub_reg) says, for a topic, how many matching
  *   subscriptions each worker holds; it sits behind one rwlock, taken for
- *   reading once per PUBLISH (to route it and count its receivers) and
- *   for writing once per SUBSCRIBE / UNSUBSCRIBE.  Nothing else is shared.
+ *   writing once per SUBSCRIBE / UNSUBSCRIBE (which also bumps the atomic
+ *   generation gen), and for reading by a PUBLISH only when the worker's
+ *   own cache of registry answers (topic -> counts, valid for one
+ *   generation) misses.  Nothing else is shared.  Each worker also caches
+ *   its own trie's matches per topic (valid until its trie changes).
  *
  * Fan-out
  *   A PUBLISH is copied once into a refcounted struct psub_msg.  The
@@ -42,10 +45,14 @@ struct modreg;
 struct server;
 struct worker;
 
-#define PSUB_BATCH_MAX  1024       /* references in one batch */
-#define PSUB_INBOX_HIGH (8u << 20) /* bytes queued toward a worker */
-#define PSUB_INBOX_LOW  (PSUB_INBOX_HIGH / 2)
-#define PSUB_CUT_MS     1000 /* a cut connection's last second of output */
+#define PSUB_BATCH_MAX   1024       /* references in one batch */
+#define PSUB_INBOX_HIGH  (1u << 20) /* bytes queued toward a worker */
+#define PSUB_INBOX_LOW   (PSUB_INBOX_HIGH / 2)
+#define PSUB_CUT_MS      1000  /* a cut connection's last second of output */
+#define PSUB_TLS_RECORD  16384 /* kept on a cut: OpenSSL may hold a record */
+#define PSUB_CACHE_SLOTS 256   /* topics in each of a worker's topic caches */
+#define PSUB_CACHE_BYTES (128u << 10) /* and the most memory for each */
+#define PSUB_DMATCH_MAX  15 /* matches cached per topic for delivery */
 
 /* Main thread, before the workers start (after srv->nworkers is set). */
 int psub_init(struct server *srv);
@@ -67,6 +74,15 @@ void psub_free_msg(struct inbox_msg *m);
 void psub_conn_close(struct worker *w, struct conn *c);
 /* Whether c holds subscriptions (the idle timeout spares it). */
 int psub_holds(const struct conn *c);
+/*
+ * c's write timeout expired: for a subscriber that is a write stall (its
+ * socket took no byte for timeouts.write), which the slow-consumer policy
+ * handles.  1: keep c (it is cut, or its MESSAGEs are dropped, and its
+ * timer restarts); 0: close it as any connection.
+ */
+int psub_stall(struct worker *w, struct conn *c);
+/* c's socket took bytes: the stall is over; whether c is a subscriber. */
+int psub_wrote(struct conn *c);
 /* Shutdown starts: NOTICE SHUTDOWN to every subscriber. */
 void psub_drain(struct worker *w);
 

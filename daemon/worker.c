@@ -369,19 +369,24 @@ flush(struct worker *w, struct conn *c)
 	if (n > 0) {
 		c->flags &= ~(uint32_t)CONN_WR_WANT_IN;
 		touch(w, c);
+		/* A subscriber's write timer is a stall timer: restart it. */
+		if (psub_wrote(c) && (c->flags & CONN_IN_WR) &&
+		    c->t_write != w->now) {
+			c->t_write = w->now;
+			clist_remove(&w->wr, c, OFF(l_wr));
+			clist_push_tail(&w->wr, c, OFF(l_wr));
+		}
 	}
 	if (w->obuf_len > 0) {
 		if ((size_t)n < len) {
 			/* Keep what the socket did not take, in order. */
-			if (conn_out_reserve(c, len - (size_t)n) != 0) {
+			if (conn_out_keep(c, p, len, (size_t)n) != 0) {
 				w->obuf_len = 0;
 				log_warnx("connection %d: out of memory for "
 					  "pending output; closing it",
 				    c->fd);
 				return -1;
 			}
-			memcpy(c->out, p + n, len - (size_t)n);
-			c->out_len = (uint32_t)(len - (size_t)n);
 		}
 		w->obuf_len = 0;
 	} else {
@@ -898,6 +903,13 @@ expire_list(struct worker *w, struct clist *l, size_t stamp, uint64_t dur,
 			if (t < *next)
 				*next = t;
 			return;
+		}
+		if (l == &w->wr && psub_stall(w, c)) {
+			/* A subscriber stalls: pub/sub decides; again later. */
+			c->t_write = w->now;
+			clist_remove(l, c, OFF(l_wr));
+			clist_push_tail(l, c, OFF(l_wr));
+			continue;
 		}
 		if (counter != NULL) {
 			STAT_ADD(*counter, 1);

@@ -61,6 +61,38 @@ parsers(const uint8_t *d, size_t n)
 	}
 }
 
+/*
+ * The topic cache over three arbitrary names and two slots: what a get
+ * returns was put for the same bytes at the same generation, the last put
+ * always hits, and names too long are never cached.
+ */
+static void
+cache(const char *const f[3], const size_t fl[3])
+{
+	struct pubsub_cache *c = pubsub_cache_new(2, sizeof(uint32_t));
+	uint32_t *v;
+	size_t k;
+
+	if (c == NULL)
+		abort(); /* out of memory in a fuzzer: not a finding */
+	for (k = 0; k < 3; k++) {
+		v = pubsub_cache_put(c, f[k], fl[k], 7);
+		FUZZ_CHECK((v != NULL) == (fl[k] <= PUBSUB_NAME_MAX));
+		if (v != NULL)
+			*v = (uint32_t)k;
+	}
+	for (k = 0; k < 3; k++) {
+		v = pubsub_cache_get(c, f[k], fl[k], 7);
+		if (k == 2 && fl[2] <= PUBSUB_NAME_MAX)
+			FUZZ_CHECK(v != NULL);
+		if (v != NULL)
+			FUZZ_CHECK(*v < 3 && fl[*v] == fl[k] &&
+			    memcmp(f[*v], f[k], fl[k]) == 0);
+		FUZZ_CHECK(pubsub_cache_get(c, f[k], fl[k], 8) == NULL);
+	}
+	pubsub_cache_free(c);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -81,6 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			k++;
 			start = i + 1;
 		}
+	cache(f, fl);
 	va = pubsub_filter_check(f[0], fl[0]) == PUBSUB_OK;
 	vb = pubsub_filter_check(f[1], fl[1]) == PUBSUB_OK;
 	vt = pubsub_topic_check(f[2], fl[2]) == PUBSUB_OK;

@@ -758,3 +758,101 @@ pubsub_reg_total(const struct pubsub_reg *r)
 {
 	return r->total;
 }
+
+/* --- the topic cache --- */
+
+struct cache_slot {
+	uint64_t gen; /* 0: empty */
+	uint16_t tlen;
+	char topic[PUBSUB_NAME_MAX];
+};
+
+struct pubsub_cache {
+	size_t mask, vsize, ssize;
+	unsigned char *slots; /* (slot, value) pairs, ssize bytes each */
+};
+
+struct pubsub_cache *
+pubsub_cache_new(size_t slots, size_t vsize)
+{
+	struct pubsub_cache *c;
+
+	if (slots == 0 || (slots & (slots - 1)) != 0 || vsize > (1u << 20))
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->mask = slots - 1;
+	c->vsize = vsize;
+	/* The value follows its slot, 8-byte aligned. */
+	c->ssize = (sizeof(struct cache_slot) + vsize + 7) & ~(size_t)7;
+	if ((c->slots = calloc(slots, c->ssize)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+size_t
+pubsub_cache_fit(size_t bytes, size_t vsize)
+{
+	size_t ssize = (sizeof(struct cache_slot) + vsize + 7) & ~(size_t)7;
+	size_t n = 1;
+
+	while (n * 2 * ssize <= bytes)
+		n *= 2;
+	return n;
+}
+
+void
+pubsub_cache_free(struct pubsub_cache *c)
+{
+	if (c == NULL)
+		return;
+	free(c->slots);
+	free(c);
+}
+
+/* t's slot (FNV-1a, 64 bits), or NULL when t cannot be cached at gen. */
+static struct cache_slot *
+cache_slot(
+    const struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
+{
+	uint64_t h = 14695981039346656037u;
+	size_t i;
+
+	if (gen == 0 || tlen > PUBSUB_NAME_MAX)
+		return NULL;
+	for (i = 0; i < tlen; i++) {
+		h ^= (unsigned char)t[i];
+		h *= 1099511628211u;
+	}
+	h ^= h >> 29;
+	return (struct cache_slot *)(void *)(c->slots +
+	    (size_t)(h & c->mask) * c->ssize);
+}
+
+void *
+pubsub_cache_get(
+    struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
+{
+	struct cache_slot *s = cache_slot(c, t, tlen, gen);
+
+	if (s == NULL || s->gen != gen || s->tlen != tlen ||
+	    memcmp(s->topic, t, tlen) != 0)
+		return NULL;
+	return s + 1;
+}
+
+void *
+pubsub_cache_put(
+    struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen)
+{
+	struct cache_slot *s = cache_slot(c, t, tlen, gen);
+
+	if (s == NULL)
+		return NULL;
+	s->gen = gen;
+	s->tlen = (uint16_t)tlen;
+	memcpy(s->topic, t, tlen);
+	return s + 1;
+}

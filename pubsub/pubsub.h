@@ -190,4 +190,34 @@ uint64_t pubsub_reg_match(
 /* Subscriptions held in all. */
 uint64_t pubsub_reg_total(const struct pubsub_reg *r);
 
+/*
+ * --- a topic cache: topic -> a value computed at a generation ---
+ *
+ * A direct-mapped table (slots a power of two) of topics, each with a
+ * value of vsize bytes and the generation it was computed at.  The owner
+ * says which generation is current: an entry of another generation is a
+ * miss, so bumping the generation invalidates everything at once (the
+ * daemon bumps it whenever the registry changes, and each worker keeps
+ * its own cache of registry answers: a PUBLISH then takes no lock).  Two
+ * topics that hash to one slot evict each other.  Generation 0 means
+ * empty.  One thread per cache; no locks.
+ */
+struct pubsub_cache;
+
+/* NULL when out of memory or slots is not a power of two. */
+struct pubsub_cache *pubsub_cache_new(size_t slots, size_t vsize);
+/* The most slots (a power of two, at least 1) that fit in bytes. */
+size_t pubsub_cache_fit(size_t bytes, size_t vsize);
+void pubsub_cache_free(struct pubsub_cache *c);
+/* The value cached for topic t at generation gen, or NULL. */
+void *pubsub_cache_get(
+    struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen);
+/*
+ * The slot for t, now holding generation gen: the caller fills its
+ * vsize-byte value.  NULL (nothing cached) when t is longer than
+ * PUBSUB_NAME_MAX or gen is 0.
+ */
+void *pubsub_cache_put(
+    struct pubsub_cache *c, const char *t, size_t tlen, uint64_t gen);
+
 #endif /* SOCKETD_PUBSUB_H */

@@ -536,7 +536,7 @@ run_slow(void **state, const char *policy)
 {
 	char extra[200];
 	struct h_daemon *d;
-	int slow, ok, p, i;
+	int slow, ok, p, i, disc;
 	static uint8_t data[8192];
 	struct h_frame f;
 	struct msg m;
@@ -545,6 +545,7 @@ run_slow(void **state, const char *policy)
 	    "timeouts: { write = 60; };\n"
 	    "pubsub: { max_pending = 65536; slow_consumer = \"%s\"; };\n",
 	    policy);
+	disc = strcmp(policy, "disconnect") == 0;
 	d = start(state, extra);
 	slow = slow_sub(state, d);
 	ok = raw(state, d);
@@ -562,10 +563,18 @@ run_slow(void **state, const char *policy)
 		read_msg(ok, &m);
 		assert_int_equal(m.data[0], (uint8_t)i);
 		assert_int_equal(m.lost, 0);
+		/*
+		 * disconnect: once cut, the slow subscriber has a second to
+		 * read its NOTICE; stop here so that a slow machine (ASan,
+		 * other load) still reads it in time.
+		 */
+		if (disc && i % 16 == 15 &&
+		    h_log_count(d, "slow consumer: peer=127.0.0.1", NULL) > 0)
+			break;
 	}
 	assert_true(
 	    h_stat_of(T(state), d, "pubsub_messages_dropped_total") > 0);
-	if (strcmp(policy, "disconnect") == 0) {
+	if (disc) {
 		int notice = 0;
 
 		assert_int_equal(
@@ -616,6 +625,160 @@ static void
 test_slow_consumer_drop(void **state)
 {
 	run_slow(state, "drop");
+}
+
+/*
+ * Read slow's frames until its NOTICE; the MESSAGE bytes before it.  The
+ * NOTICE must be SLOW_CONSUMER and the stream must end right after it.
+ */
+static size_t
+read_until_notice(int slow)
+{
+	struct h_frame f;
+	size_t bytes = 0;
+	int notice = 0;
+
+	while (!notice) {
+		if (h_read_frame(slow, &f, 5000) != 0)
+			fail_msg("no NOTICE after %zu bytes of MESSAGEs: %s",
+			    bytes, strerror(errno));
+		if (f.opcode == OP_NOTE) {
+			assert_int_equal(proto_get_u16(f.payload), 1);
+			notice = 1;
+		} else {
+			assert_int_equal(f.opcode, OP_MSG);
+			bytes += PROTO_LEN_SIZE + f.len;
+		}
+		h_frame_free(&f);
+	}
+	assert_int_equal(h_wait_eof(slow, 5000, NULL), H_EOF);
+	return bytes;
+}
+
+/*
+ * disconnect discards what is queued: with max_pending (16 MiB) far above
+ * what the kernel can hold toward the peer (tcp_wmem's maximum plus its
+ * 4 KiB receive buffer), the MESSAGEs that arrive before the NOTICE are
+ * what the kernel held, not the 16 MiB queue behind them.  Publishes are
+ * pipelined so that the reading starts within the cut's last second.
+ */
+static void
+test_slow_consumer_discards_queue(void **state)
+{
+	static uint8_t data[16384];
+	struct h_daemon *d;
+	unsigned long wmem[3] = {0, 0, 4194304};
+	struct h_frame f;
+	size_t got;
+	FILE *fp;
+	int slow, p, i;
+
+	if ((fp = fopen("/proc/sys/net/ipv4/tcp_wmem", "r")) != NULL) {
+		if (fscanf(fp, "%lu %lu %lu", &wmem[0], &wmem[1], &wmem[2]) !=
+		    3)
+			wmem[2] = 4194304;
+		fclose(fp);
+	}
+	d = start(state,
+	    "timeouts: { write = 60; };\n"
+	    "pubsub: { max_pending = 16777216; };\n");
+	slow = slow_sub(state, d);
+	p = raw(state, d);
+	/* 1600 x 16 KiB = 25 MiB: beyond max_pending + the kernel's share. */
+	for (i = 0; i < 1600; i++)
+		assert_int_equal(
+		    send_pub(p, (uint32_t)i + 1, "slow.t", data, sizeof(data)),
+		    0);
+	assert_true(h_log_wait(
+	    d, "slow consumer: peer=127.0.0.1", "reason=pending", 5000));
+	got = read_until_notice(slow);
+	print_message("MESSAGE bytes before the NOTICE: %zu (tcp_wmem max "
+		      "%lu)\n",
+	    got, wmem[2]);
+	assert_true(got <= wmem[2] + (1u << 20));
+	for (i = 0; i < 1600; i++) {
+		h_expect_frame(p, OP_PUB, PROTO_OK, (uint32_t)i + 1, &f);
+		h_frame_free(&f);
+	}
+	assert_int_equal(
+	    h_stat_of(T(state), d, "pubsub_slow_consumers_total"), 1);
+	assert_true(
+	    h_stat_of(T(state), d, "pubsub_messages_dropped_total") > 256);
+}
+
+/*
+ * A write stall (timeouts.write with the socket taking nothing) is a slow
+ * consumer too, well below max_pending.  disconnect: the queue is
+ * discarded, NOTICE, close.  drop: the connection stays and MESSAGEs are
+ * dropped while it stalls; the next one it gets carries the count.
+ */
+static void
+run_stall(void **state, const char *policy)
+{
+	static uint8_t data[16384];
+	char extra[200];
+	struct h_daemon *d;
+	struct h_frame f;
+	struct msg m;
+	size_t got;
+	int slow, p, i, n;
+	uint32_t lost = 0;
+
+	snprintf(extra, sizeof(extra),
+	    "timeouts: { write = 1; };\n"
+	    "pubsub: { max_pending = 16777216; slow_consumer = \"%s\"; };\n",
+	    policy);
+	d = start(state, extra);
+	slow = slow_sub(state, d);
+	p = raw(state, d);
+	/* 400 x 16 KiB = 6.4 MiB: more than the kernel holds, < max_pending */
+	for (i = 0; i < 400; i++) {
+		proto_put_u16(data, (uint16_t)i);
+		assert_int_equal(
+		    send_pub(p, (uint32_t)i + 1, "slow.t", data, sizeof(data)),
+		    0);
+		h_expect_frame(p, OP_PUB, PROTO_OK, (uint32_t)i + 1, &f);
+		h_frame_free(&f);
+	}
+	if (strcmp(policy, "disconnect") == 0) {
+		assert_true(h_log_wait(
+		    d, "slow consumer: peer=127.0.0.1", "reason=stall", 4000));
+		got = read_until_notice(slow);
+		assert_true(got + (1u << 20) < 400 * sizeof(data));
+		assert_int_equal(
+		    h_stat_of(T(state), d, "pubsub_slow_consumers_total"), 1);
+		assert_int_equal(h_stat_of(T(state), d, "timeouts_write"), 0);
+		return;
+	}
+	/* Past the stall: "gone" is dropped, then reading resumes. */
+	usleep(1500 * 1000);
+	assert_int_equal(pub(p, 1000, "slow.t", "gone"), 1);
+	for (n = 0; n < 400; n++) {
+		read_msg(slow, &m);
+		lost += m.lost;
+		assert_int_equal(m.dlen, sizeof(data));
+		assert_int_equal(proto_get_u16(m.data), n);
+	}
+	assert_int_equal(lost, 0);
+	assert_int_equal(pub(p, 1001, "slow.t", "last"), 1);
+	read_msg(slow, &m);
+	assert_int_equal(m.dlen, 4);
+	assert_memory_equal(m.data, "last", 4);
+	assert_int_equal(m.lost, 1);
+	assert_int_equal(
+	    h_stat_of(T(state), d, "pubsub_slow_consumers_total"), 0);
+}
+
+static void
+test_write_stall_disconnect(void **state)
+{
+	run_stall(state, "disconnect");
+}
+
+static void
+test_write_stall_drop(void **state)
+{
+	run_stall(state, "drop");
 }
 
 /* --- permissions --- */
@@ -824,6 +987,35 @@ test_cli_subscribe_publish(void **state)
 	free(p);
 }
 
+/* bench --help, with or without --op publish, documents the publish options. */
+static void
+test_cli_bench_help(void **state)
+{
+	static const char *const opts[] = {"--publishers", "--subscribers",
+	    "--topics", "--size", "--rate", "--duration"};
+	char *argv[6] = {(char *)SOCKETD_CLI, (char *)"bench", (char *)"--help",
+	    NULL, NULL, NULL};
+	struct h_run r;
+	size_t i;
+	int pass;
+
+	(void)state;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			argv[2] = (char *)"--op";
+			argv[3] = (char *)"publish";
+			argv[4] = (char *)"--help";
+		}
+		h_run(argv, 10000, &r);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "bench --op publish"));
+		for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+			if (strstr(r.out, opts[i]) == NULL)
+				fail_msg("bench%s --help: no %s",
+				    pass ? " --op publish" : "", opts[i]);
+	}
+}
+
 static void
 test_disabled(void **state)
 {
@@ -860,6 +1052,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_drop, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
+		test_slow_consumer_discards_queue, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_write_stall_disconnect, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_write_stall_drop, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
 		test_acl_and_reload, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_bad_acl_refused_by_t, h_setup, h_teardown),
@@ -871,6 +1069,8 @@ main(void)
 		test_subscriber_resets_mid_stream, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_cli_subscribe_publish, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_cli_bench_help, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled, h_setup, h_teardown),
 	};
 

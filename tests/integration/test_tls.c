@@ -853,6 +853,62 @@ test_tls_pubsub_acl_by_cn(void **state)
 	assert_int_equal(h_stat(plain, "pubsub_denied_total"), 3);
 }
 
+/*
+ * A TLS subscriber cut as a slow consumer: its queue is discarded, but not
+ * the record OpenSSL may hold for a retry, so the stream stays a valid TLS
+ * stream: after what the kernel held, the NOTICE arrives, then a clean end
+ * (a torn record would end it with a TLS error and no NOTICE).
+ */
+static void
+test_tls_pubsub_slow_consumer_stream_stays_whole(void **state)
+{
+	static uint8_t pay[2 + 6 + 16384];
+	struct proto_resp resp;
+	char err[SDC_ERRLEN];
+	struct h_daemon *d;
+	struct sdc *c, *plain;
+	int tport, i, notice = 0;
+	size_t msgs = 0;
+
+	need_openssl();
+	d = tls_start(T(state), &tport, NULL,
+	    "workers = 2;\ntimeouts: { write = 60; };\n"
+	    "pubsub: { max_pending = 1048576; };");
+	plain = h_sdc_settled(T(state), d);
+	c = tls_connect(tport);
+	assert_int_equal(ps_subscribe(c, 1, "slow.t"), PROTO_OK);
+	proto_put_u16(pay, 6);
+	memcpy(pay + 2, "slow.t", 6);
+	/* 16 KiB each, until the cut: beyond 1 MiB + the kernel's share. */
+	for (i = 0; i < 2000; i++) {
+		if (sdc_call(plain, 0x12, pay, sizeof(pay), &resp, err) == -1)
+			fail_msg("PUBLISH %d: %s", i, err);
+		assert_int_equal(resp.status, PROTO_OK);
+		if (i % 16 == 15 &&
+		    h_log_count(d, "slow consumer: peer=127.0.0.1", NULL) > 0)
+			break;
+	}
+	assert_true(i < 2000);
+	while (!notice) {
+		if (sdc_recv(c, &resp, err) == -1)
+			fail_msg(
+			    "after %zu MESSAGEs, no NOTICE: %s", msgs, err);
+		if (resp.opcode == 0x14) {
+			assert_true(resp.payload_len >= 2);
+			assert_int_equal(proto_get_u16(resp.payload), 1);
+			notice = 1;
+		} else {
+			assert_int_equal(resp.opcode, 0x13);
+			assert_int_equal(resp.payload_len, 10 + 6 + 16384);
+			msgs++;
+		}
+	}
+	assert_int_equal(sdc_recv(c, &resp, err), -1);
+	if (strstr(err, "closed") == NULL)
+		fail_msg("after the NOTICE: %s (expected a clean close)", err);
+	assert_int_equal(h_stat(plain, "pubsub_slow_consumers_total"), 1);
+}
+
 int
 main(void)
 {
@@ -878,6 +934,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_bench, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tls_pubsub_acl_by_cn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_tls_pubsub_slow_consumer_stream_stays_whole, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tls_certificate_errors_at_start, setup, teardown),
 	};

@@ -411,6 +411,66 @@ test_registry(void **state)
 	pubsub_reg_free(NULL);
 }
 
+/* The topic cache: hits at one generation only, evictions, the bounds. */
+static void
+test_cache(void **state)
+{
+	struct pubsub_cache *c;
+	uint32_t *v;
+	char t[16];
+	int i, hits = 0;
+
+	(void)state;
+	make_long();
+	assert_null(pubsub_cache_new(3, 4));
+	assert_int_equal(pubsub_cache_fit(0, 4), 1);
+	assert_true(pubsub_cache_fit(1u << 20, 8) >= 2048);
+	assert_true(pubsub_cache_fit(1u << 20, 8) < 8192);
+	assert_int_equal(
+	    pubsub_cache_fit(1u << 20, 8) & (pubsub_cache_fit(1u << 20, 8) - 1),
+	    0);
+	assert_null(pubsub_cache_new(0, 4));
+	c = pubsub_cache_new(4, 2 * sizeof(uint32_t));
+	assert_non_null(c);
+	assert_null(pubsub_cache_get(c, "a.b", 3, 1));
+	v = pubsub_cache_put(c, "a.b", 3, 1);
+	assert_non_null(v);
+	v[0] = 7;
+	v[1] = 9;
+	v = pubsub_cache_get(c, "a.b", 3, 1);
+	assert_non_null(v);
+	assert_int_equal(v[0], 7);
+	assert_int_equal(v[1], 9);
+	/* Another generation, another topic, a prefix: misses. */
+	assert_null(pubsub_cache_get(c, "a.b", 3, 2));
+	assert_null(pubsub_cache_get(c, "a.c", 3, 1));
+	assert_null(pubsub_cache_get(c, "a.", 2, 1));
+	/* Generation 0 and over-long topics are never cached. */
+	assert_null(pubsub_cache_put(c, "a.b", 3, 0));
+	assert_null(pubsub_cache_get(c, "a.b", 3, 0));
+	assert_null(pubsub_cache_put(c, long256, 256, 1));
+	assert_non_null(pubsub_cache_put(c, long255, 255, 1));
+	assert_non_null(pubsub_cache_get(c, long255, 255, 1));
+	/* 4 slots, 32 topics: each lookup right after its put hits, and
+	 * what was evicted misses rather than answering for another. */
+	for (i = 0; i < 32; i++) {
+		snprintf(t, sizeof(t), "t.%d", i);
+		v = pubsub_cache_put(c, t, strlen(t), 5);
+		v[0] = (uint32_t)i;
+	}
+	for (i = 0; i < 32; i++) {
+		snprintf(t, sizeof(t), "t.%d", i);
+		v = pubsub_cache_get(c, t, strlen(t), 5);
+		if (v != NULL) {
+			assert_int_equal(v[0], i);
+			hits++;
+		}
+	}
+	assert_true(hits >= 1 && hits <= 4);
+	pubsub_cache_free(c);
+	pubsub_cache_free(NULL);
+}
+
 int
 main(void)
 {
@@ -424,6 +484,7 @@ main(void)
 	    cmocka_unit_test(test_trie),
 	    cmocka_unit_test(test_trie_siblings),
 	    cmocka_unit_test(test_registry),
+	    cmocka_unit_test(test_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
