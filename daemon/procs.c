@@ -102,6 +102,7 @@ struct pinst {
 };
 
 struct pent {
+	char name[65]; /* the entry's, fixed: STATS reads it from any thread */
 	struct procs *p;
 	struct cfg_proc c; /* in force */
 	unsigned gen;
@@ -1184,6 +1185,7 @@ entry_init(struct procs *p, struct pent *e, const struct cfg_proc *pc)
 
 	if (cfg_proc_copy(&e->c, pc) != 0)
 		fatalx("out of memory");
+	snprintf(e->name, sizeof(e->name), "%s", pc->name);
 	e->p = p;
 	e->gen = 1;
 	for (i = 0; i < 2 * CFG_PROC_INSTANCES_MAX; i++) {
@@ -1433,7 +1435,7 @@ procs_stats_text(struct procs *p, char *buf, size_t cap, size_t *off)
 		return;
 #define PKV(what, v)                                                           \
 	do {                                                                   \
-		snprintf(key, sizeof(key), "process_%s_%s", e->c.name, what);  \
+		snprintf(key, sizeof(key), "process_%s_%s", e->name, what);    \
 		proto_kv_u64(buf, cap, off, key, v);                           \
 	} while (0)
 	for (i = 0; i < p->n; i++) {
@@ -1488,7 +1490,7 @@ procs_metrics(struct procs *p, struct pt_buf *b)
 
 			l[0] = '\0';
 			(void)pt_label(
-			    l, sizeof(l), "process", p->ents[i].c.name);
+			    l, sizeof(l), "process", p->ents[i].name);
 			pt_u64(b, fam[k].name, l,
 			    __atomic_load_n(v, __ATOMIC_RELAXED));
 		}
