@@ -413,6 +413,8 @@ test_reload_loses_nothing(void **state)
 			h_frame_free(&f);
 		}
 		id += 50;
+		/* STATS names the entry while the reload replaces it. */
+		assert_true(h_stat_of(T(state), d, "process_tp_requests") > 0);
 		if (h_log_count(d, "(replaced)", NULL) >= 2)
 			break;
 		assert_true(h_now_ms() - t0 < 15000);
