@@ -5,10 +5,12 @@
 #	bench/procs.sh                        # about 1 minute
 #	DURATION=2 ROUNDS=1 bench/procs.sh    # quick
 #
-# 1. The hop: bench/echoproc (a C handler process echoing, INSTANCES_C
-#    copies) against the built-in ECHO, both 64 bytes, 50 connections at
-#    pipeline 16, ROUNDS alternating rounds, the median of each and their
-#    ratio (target 0.5).
+# 1. The hop: bench/echoproc (a C handler process echoing; INSTANCES_C
+#    copies, default 1, with max_inflight MAXINF_C, default 1024: a cheap
+#    handler wants big batches, one read and one write per batch) against
+#    the built-in ECHO, both 64 bytes, 50 connections at pipeline 16,
+#    ROUNDS alternating rounds, the median of each and their ratio
+#    (target 0.5).
 # 2. examples/processes/upper.py, 2 instances, upper of 64 bytes at the
 #    same load: requests/s (target 50,000).
 # 3. Crashes: 4 instances of echoproc under 20 connections at pipeline 16
@@ -28,7 +30,8 @@ ECHOPROC=${ECHOPROC:-$BUILD/bench/echoproc}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-2}
-INSTANCES_C=${INSTANCES_C:-2}
+INSTANCES_C=${INSTANCES_C:-1}
+MAXINF_C=${MAXINF_C:-1024}
 CRASH_S=${CRASH_S:-10}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/socketd-procbench.XXXXXX")
@@ -64,7 +67,7 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start INSTANCES_FOR_C
+# start INSTANCES MAX_INFLIGHT (of the C child)
 start_server() {
 	PORT=$(free_port)
 	cat >"$TMP/socketd.conf" <<EOF
@@ -75,7 +78,7 @@ max_connections = 1000;
 log: { level = "warning"; };
 processes = (
   { name = "c"; command = [ "$ECHOPROC" ]; opcode = 0xa0;
-    instances = $1; restart_delay = 0.1; },
+    instances = $1; max_inflight = $2; restart_delay = 0.1; },
   { name = "py"; command = [ "/usr/bin/python3",
       "$ROOT/examples/processes/upper.py" ]; opcode = 0xb0; instances = 2; }
 );
@@ -104,7 +107,7 @@ run_bench() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 say "load before: $(cut -d' ' -f1-3 /proc/loadavg); workers $WORKERS; $(nproc) CPUs"
-start_server "$INSTANCES_C"
+start_server "$INSTANCES_C" "$MAXINF_C"
 : >"$TMP/echo"
 : >"$TMP/proc"
 r=0
@@ -114,7 +117,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
 	say "round $((r + 1)): ECHO 64 B: $3 requests/s ($2 errors)"
 	set -- $(run_bench --op c.echo --payload "$PAYLOAD")
 	echo "$3" >>"$TMP/proc"
-	say "round $((r + 1)): c.echo 64 B ($INSTANCES_C instances): $3 requests/s ($2 errors)"
+	say "round $((r + 1)): c.echo 64 B ($INSTANCES_C instance(s), max_inflight $MAXINF_C): $3 requests/s ($2 errors)"
 	r=$((r + 1))
 done
 E=$(median <"$TMP/echo")
@@ -125,7 +128,7 @@ set -- $(run_bench --op py.upper --payload "$PAYLOAD")
 echo "python: examples/processes/upper.py, 2 instances: $3 requests/s, $2 errors (target 50000)"
 stop_server
 
-start_server 4
+start_server 4 32
 (CONNS=20 DURATION=$CRASH_S run_bench --op c.echo --payload "$PAYLOAD" >"$TMP/crash") &
 BENCH=$!
 kills=0
