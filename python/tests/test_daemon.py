@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -300,3 +301,28 @@ def test_module_hello(start_daemon: Callable[..., Daemon]) -> None:
         assert p.results[:3] == [b"", b"B", b""]
 
 
+
+
+def test_goaway_from_a_draining_daemon(start_daemon: Callable[..., Daemon]) -> None:
+    """SIGTERM with timeouts.drain: requests go on during the drain, the
+    GOAWAY makes the client leave the connection once its answers are in
+    (so socketd exits long before timeouts.shutdown), and the next request
+    looks for a new connection (refused here: nobody else listens)."""
+    d = start_daemon('timeouts: { drain = 0.3; shutdown = 8; };')
+    c = d.client(timeout=2.0)
+    c.ping()
+    assert d.proc is not None
+    t0 = time.monotonic()
+    os.kill(d.pid, signal.SIGTERM)
+    served = 0
+    with pytest.raises(socketd.ConnectionError):
+        while time.monotonic() - t0 < 5:
+            assert c.echo(b"during the drain") == b"during the drain"
+            served += 1
+            time.sleep(0.02)
+    assert served >= 3  # the drain window kept serving the connection
+    d.proc.wait(6)
+    assert d.proc.returncode == 0
+    assert time.monotonic() - t0 < 4, "socketd waited for a client that had left"
+    assert "GOAWAY" in d.log_text() or "goaway" in d.log_text()
+    c.close()
