@@ -288,10 +288,7 @@ while [ "$attempt" -lt 5 ] && [ "$up" -eq 0 ]; do
 	# The example module too, from the default module_dir.
 	sed -e "s|^listen = .*|listen = [ \"127.0.0.1:$PORT\" ];|" \
 	    -e 's|^#user = "socketd";|user = "socketd";|' \
-	    -e 's|^#modules = (|modules = (|' \
-	    -e 's|^#  { name = "hello";|  { name = "hello";|' \
-	    -e 's|^#    settings: { greeting|    settings: { greeting|' \
-	    -e 's|^#);$|);|' \
+	    -e '/^#modules = (/,/^#);$/ s|^#||' \
 	    -e 's|^\tlisten = \[ "127.0.0.1:9411" \];|\tlisten = [ ];|' \
 	    -e 's|^\tagent_listen = \[ "127.0.0.1:9412" \];|\tagent_listen = [ ];|' \
 	    /etc/socketd.conf >"$RUN/socketd.conf"
