@@ -1062,6 +1062,13 @@ worker_init(struct worker *w, struct server *srv)
 		worker_fini(w);
 		return -1;
 	}
+	/*
+	 * A worker whose thread has not run yet is starting, not gone: under
+	 * valgrind, which runs one thread at a time, /livez answered 503
+	 * "event loop not running" right after READY (test_admin).  Five
+	 * seconds without its first turn is a stall like any other.
+	 */
+	STAT_SET(w->st.loop_ms, now_mono_ms());
 	return 0;
 }
 
