@@ -863,6 +863,36 @@ load_msettings(const struct loader *ld, const config_setting_t *grp,
 	return 0;
 }
 
+/*
+ * The head of a list entry (modules, processes): where it is written and
+ * its name, [a-z0-9_] of 1-64 bytes, checked before the other keys are
+ * reported under it.  *name is the setting's string (not a copy).
+ */
+int
+cfg_entry_head(const struct loader *ld, const config_setting_t *e,
+    const char *key, const char *what, char **file, int *line,
+    const char **name)
+{
+	const config_setting_t *s;
+
+	*line = (int)config_setting_source_line(e);
+	if ((*file = cfg_source_file(ld, e)) == NULL) {
+		cfg_fail(ld, e, key, "out of memory");
+		return -1;
+	}
+	if ((s = config_setting_get_member(e, "name")) == NULL ||
+	    config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    !cfg_good_name(config_setting_get_string(s))) {
+		cfg_fail(ld, s != NULL ? s : e, key,
+		    "every %s needs name = \"...\" of 1-64 characters "
+		    "a-z, 0-9 and _",
+		    what);
+		return -1;
+	}
+	*name = config_setting_get_string(s);
+	return 0;
+}
+
 static int
 load_module(const struct loader *ld, const config_setting_t *e, const char *key,
     struct cfg *c, struct cfg_module *m)
@@ -880,29 +910,17 @@ load_module(const struct loader *ld, const config_setting_t *e, const char *key,
 		    "opcode = ...; }");
 		return -1;
 	}
-	m->line = (int)config_setting_source_line(e);
-	if ((m->file = cfg_source_file(ld, e)) == NULL) {
-		cfg_fail(ld, e, key, "out of memory");
+	if (cfg_entry_head(ld, e, key, "module", &m->file, &m->line, &name) ==
+	    -1)
 		return -1;
-	}
-	/* The name first: the other keys are reported under it. */
-	if ((s = config_setting_get_member(e, "name")) == NULL ||
-	    config_setting_type(s) != CONFIG_TYPE_STRING ||
-	    !cfg_good_name(config_setting_get_string(s))) {
-		cfg_fail(ld, s != NULL ? s : e, key,
-		    "every module needs name = \"...\" of 1-64 characters "
-		    "a-z, 0-9 and _");
-		return -1;
-	}
-	name = config_setting_get_string(s);
 	for (j = 0; j + 1 < c->nmodules; j++) /* the last one is m */
 		if (strcmp(c->modules[j].name, name) == 0) {
 			cfg_fail(
-			    ld, s, key, "module \"%s\" is listed twice", name);
+			    ld, e, key, "module \"%s\" is listed twice", name);
 			return -1;
 		}
 	if ((m->name = strdup(name)) == NULL) {
-		cfg_fail(ld, s, key, "out of memory");
+		cfg_fail(ld, e, key, "out of memory");
 		return -1;
 	}
 	n = config_setting_length(e);

@@ -34,6 +34,11 @@ int cfg_good_name(const char *s);
 /* The file s was written in, as the user can open it; malloc'ed. */
 char *cfg_source_file(const struct loader *ld, const config_setting_t *s);
 
+/* A list entry's file, line and name (cfg.c); 0, or -1 reported. */
+int cfg_entry_head(const struct loader *ld, const config_setting_t *e,
+    const char *key, const char *what, char **file, int *line,
+    const char **name);
+
 /* cfg_procs.c */
 int cfg_load_procs(const struct loader *ld, const config_setting_t *s,
     const char *key, struct cfg *c);

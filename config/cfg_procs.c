@@ -245,31 +245,20 @@ load_proc(const struct loader *ld, const config_setting_t *e, const char *key,
 		    "[ ... ]; opcode = ...; }");
 		return -1;
 	}
-	p->line = (int)config_setting_source_line(e);
 	p->instances = 1;
 	p->max_inflight = 32;
 	p->restart_delay_ms = 1000;
-	if ((p->file = cfg_source_file(ld, e)) == NULL) {
-		cfg_fail(ld, e, key, "out of memory");
+	if (cfg_entry_head(ld, e, key, "process", &p->file, &p->line, &name) ==
+	    -1)
 		return -1;
-	}
-	if ((s = config_setting_get_member(e, "name")) == NULL ||
-	    config_setting_type(s) != CONFIG_TYPE_STRING ||
-	    !cfg_good_name(config_setting_get_string(s))) {
-		cfg_fail(ld, s != NULL ? s : e, key,
-		    "every process needs name = \"...\" of 1-64 characters "
-		    "a-z, 0-9 and _");
-		return -1;
-	}
-	name = config_setting_get_string(s);
 	for (j = 0; j + 1 < c->nprocs; j++) /* the last one is p */
 		if (strcmp(c->procs[j].name, name) == 0) {
 			cfg_fail(
-			    ld, s, key, "process \"%s\" is listed twice", name);
+			    ld, e, key, "process \"%s\" is listed twice", name);
 			return -1;
 		}
 	if ((p->name = strdup(name)) == NULL) {
-		cfg_fail(ld, s, key, "out of memory");
+		cfg_fail(ld, e, key, "out of memory");
 		return -1;
 	}
 	n = config_setting_length(e);
