@@ -1514,3 +1514,20 @@ h_sample(const char *body, const char *series)
 	}
 	return -1;
 }
+
+/* Send one request and expect its answer; the payload, owned. */
+char *
+h_call(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want)
+{
+	struct h_frame f;
+	char *p;
+
+	assert_int_equal(h_send_req(fd, op, id, payload,
+			     payload != NULL ? strlen(payload) : 0),
+	    0);
+	h_expect_frame(fd, op, want, id, &f);
+	p = (char *)f.payload;
+	f.payload = NULL;
+	h_frame_free(&f);
+	return p != NULL ? p : strdup("");
+}

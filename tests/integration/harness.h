@@ -245,4 +245,12 @@ void h_http_get(struct h_ctx *t, int port, const char *path, struct h_http *r);
 /* The value of the sample "series" (name{labels} exactly), or -1. */
 double h_sample(const char *body, const char *series);
 
+/*
+ * Send one request (payload a string or NULL) on a raw socket and expect
+ * its answer with status want; returns the payload, NUL-terminated and
+ * owned by the caller ("" when empty).
+ */
+char *h_call(
+    int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want);
+
 #endif /* SOCKETD_IT_HARNESS_H */

@@ -73,28 +73,11 @@ start(void **state, const char *more)
 	return h_start(T(state), &o);
 }
 
-/* Send one request and expect its answer; returns the payload (owned). */
-static char *
-call(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want)
-{
-	struct h_frame f;
-	char *p;
-
-	assert_int_equal(h_send_req(fd, op, id, payload,
-			     payload != NULL ? strlen(payload) : 0),
-	    0);
-	h_expect_frame(fd, op, want, id, &f);
-	p = (char *)f.payload;
-	f.payload = NULL;
-	h_frame_free(&f);
-	return p != NULL ? p : strdup("");
-}
-
 static void
 expect_str(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want,
     const char *answer)
 {
-	char *p = call(fd, op, id, payload, want);
+	char *p = h_call(fd, op, id, payload, want);
 
 	assert_string_equal(p, answer);
 	free(p);
@@ -140,15 +123,15 @@ test_handler_kinds(void **state)
 	expect_str(fd, HELLO_LATER, 4, "100", PROTO_OK, "");
 	assert_true(h_now_ms() - t0 >= 100);
 	expect_str(fd, HELLO_LATER, 5, "0", PROTO_OK, "");
-	p = call(fd, HELLO_SLEEP, 6, "60001", PROTO_BAD_REQUEST);
+	p = h_call(fd, HELLO_SLEEP, 6, "60001", PROTO_BAD_REQUEST);
 	assert_non_null(strstr(p, "0 to 60000"));
 	free(p);
-	free(call(fd, HELLO_LATER, 7, "-1", PROTO_BAD_REQUEST));
-	free(call(fd, HELLO_LATER, 8, "", PROTO_BAD_REQUEST));
-	free(call(fd, HELLO_SLEEP, 9, "1e3", PROTO_BAD_REQUEST));
+	free(h_call(fd, HELLO_LATER, 7, "-1", PROTO_BAD_REQUEST));
+	free(h_call(fd, HELLO_LATER, 8, "", PROTO_BAD_REQUEST));
+	free(h_call(fd, HELLO_SLEEP, 9, "1e3", PROTO_BAD_REQUEST));
 	expect_str(fd, TM_NOW, 10, NULL, PROTO_OK, "now");
 	/* A handler that returns without answering: INTERNAL, named. */
-	p = call(fd, TM_NOREPLY, 11, NULL, PROTO_INTERNAL);
+	p = h_call(fd, TM_NOREPLY, 11, NULL, PROTO_INTERNAL);
 	assert_string_equal(
 	    p, "handler testmod.noreply returned without answering");
 	free(p);
@@ -157,11 +140,11 @@ test_handler_kinds(void **state)
 	h_raw_ping(fd, 13);
 	assert_true(h_log_wait(d, "testmod.twice replied twice", NULL, 2000));
 	/* A push opcode is not a request; an unused module opcode unknown. */
-	p = call(fd, TM_NOTE, 14, NULL, PROTO_BAD_REQUEST);
+	p = h_call(fd, TM_NOTE, 14, NULL, PROTO_BAD_REQUEST);
 	assert_non_null(strstr(p, "push"));
 	free(p);
-	free(call(fd, TM_NOTE + 1, 15, NULL, PROTO_UNKNOWN_OPCODE));
-	free(call(fd, 0x83, 16, NULL, PROTO_UNKNOWN_OPCODE));
+	free(h_call(fd, TM_NOTE + 1, 15, NULL, PROTO_UNKNOWN_OPCODE));
+	free(h_call(fd, 0x83, 16, NULL, PROTO_UNKNOWN_OPCODE));
 	assert_int_equal(h_stat_of(T(state), d, "hello.upper_requests"), 10);
 	assert_int_equal(h_stat_of(T(state), d, "hello.sleep_errors"), 2);
 	assert_int_equal(h_stat_of(T(state), d, "testmod.noreply_errors"), 1);
@@ -187,9 +170,9 @@ test_opcodes_and_info(void **state)
 	char *p;
 
 	expect_str(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK, want);
-	p = call(fd, PROTO_OP_OPCODES, 2, "x", PROTO_BAD_REQUEST);
+	p = h_call(fd, PROTO_OP_OPCODES, 2, "x", PROTO_BAD_REQUEST);
 	free(p);
-	p = call(fd, PROTO_OP_INFO, 3, NULL, PROTO_OK);
+	p = h_call(fd, PROTO_OP_INFO, 3, NULL, PROTO_OK);
 	assert_non_null(strstr(p, "\nprotocol_minor 1\n"));
 	free(p);
 	assert_int_equal(h_stop(d, 0), 0);
@@ -365,7 +348,7 @@ test_push_to_another_connection(void **state)
 	unsigned long long id;
 	struct h_frame f;
 
-	who = call(a, TM_WHOAMI, 1, NULL, PROTO_OK);
+	who = h_call(a, TM_WHOAMI, 1, NULL, PROTO_OK);
 	assert_int_equal(sscanf(who, "%llu", &id), 1);
 	assert_non_null(strstr(who, " inet 127.0.0.1 "));
 	assert_non_null(strstr(who, " -")); /* no TLS subject */
@@ -415,13 +398,13 @@ test_push_limit_efull(void **state)
 	unsigned long long id;
 	int i, ok = 0, full = 0;
 
-	who = call(a, TM_WHOAMI, 1, NULL, PROTO_OK);
+	who = h_call(a, TM_WHOAMI, 1, NULL, PROTO_OK);
 	assert_int_equal(sscanf(who, "%llu", &id), 1);
 	free(who);
 	/* a reads nothing from here on; 400 x 64 KiB is far past 4 MiB. */
 	snprintf(req, sizeof(req), "%llu *65000", id);
 	for (i = 0; i < 400 && !full; i++) {
-		res = call(b, TM_PUSH, 10 + (uint32_t)i, req, PROTO_OK);
+		res = h_call(b, TM_PUSH, 10 + (uint32_t)i, req, PROTO_OK);
 		if (strcmp(res, "OK") == 0)
 			ok++;
 		else if (strcmp(res, "EFULL") == 0)

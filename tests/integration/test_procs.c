@@ -60,27 +60,11 @@ start(void **state, const char *entry, const char *more)
 	return h_start(T(state), &o);
 }
 
-static char *
-call(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want)
-{
-	struct h_frame f;
-	char *p;
-
-	assert_int_equal(h_send_req(fd, op, id, payload,
-			     payload != NULL ? strlen(payload) : 0),
-	    0);
-	h_expect_frame(fd, op, want, id, &f);
-	p = (char *)f.payload;
-	f.payload = NULL;
-	h_frame_free(&f);
-	return p != NULL ? p : strdup("");
-}
-
 static void
 expect_has(int fd, uint8_t op, uint32_t id, const char *payload, uint16_t want,
     const char *has)
 {
-	char *p = call(fd, op, id, payload, want);
+	char *p = h_call(fd, op, id, payload, want);
 
 	if (has != NULL && strstr(p, has) == NULL)
 		fail_msg("answer \"%s\" lacks \"%s\"", p, has);
@@ -105,7 +89,7 @@ recv_has(int fd, uint8_t op, uint32_t id, uint16_t want, const char *has)
 static long
 whoami_pid(int fd, uint32_t id)
 {
-	char *p = call(fd, TP_WHOAMI, id, NULL, PROTO_OK);
+	char *p = h_call(fd, TP_WHOAMI, id, NULL, PROTO_OK);
 	long uid, pid;
 
 	assert_int_equal(sscanf(p, "%ld %ld", &uid, &pid), 2);
@@ -152,7 +136,7 @@ test_answers_in_client_order(void **state)
 	struct h_frame f;
 	char *p;
 
-	p = call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
+	p = h_call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
 	if (strstr(p, "0xc0 tp.echo\n") == NULL ||
 	    strstr(p, "0xc8 tp.say\n") == NULL || strstr(p, "0xc5") != NULL)
 		fail_msg("OPCODES: %s", p);
@@ -378,7 +362,7 @@ test_reload_loses_nothing(void **state)
 	int round, n, k;
 
 	wait_up(state, d, 2);
-	p = call(fd, TP_WHOAMI, 1, NULL, PROTO_OK);
+	p = h_call(fd, TP_WHOAMI, 1, NULL, PROTO_OK);
 	/* A clean environment plus env: FOO, no HOME. */
 	if (strstr(p, " one False") == NULL)
 		fail_msg("whoami: %s", p);
@@ -420,7 +404,7 @@ test_reload_loses_nothing(void **state)
 		assert_true(h_now_ms() - t0 < 15000);
 	}
 	assert_int_equal(h_log_count(d, "(replaced)", NULL), 2);
-	p = call(fd, TP_WHOAMI, 3, NULL, PROTO_OK);
+	p = h_call(fd, TP_WHOAMI, 3, NULL, PROTO_OK);
 	if (strstr(p, " two False") == NULL)
 		fail_msg("whoami after reload: %s", p);
 	free(p);
@@ -489,7 +473,7 @@ test_runs_as_user(void **state)
 	snprintf(entry, sizeof(entry), "user = \"nobody\";");
 	d = start(state, entry, NULL);
 	fd = h_raw(T(state), d);
-	p = call(fd, TP_WHOAMI, 1, NULL, PROTO_OK);
+	p = h_call(fd, TP_WHOAMI, 1, NULL, PROTO_OK);
 	assert_int_equal(sscanf(p, "%ld %ld", &uid, &pid), 2);
 	assert_int_equal(uid, (long)pw->pw_uid);
 	free(p);
@@ -618,7 +602,7 @@ test_examples(void **state)
 	o.extra = extra_buf;
 	d = h_start(T(state), &o);
 	fd = h_raw(T(state), d);
-	p = call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
+	p = h_call(fd, PROTO_OP_OPCODES, 1, NULL, PROTO_OK);
 	if (strstr(p, "0xa0 py.upper\n0xa1 py.reverse\n") == NULL ||
 	    strstr(p, "0xb0 perl.upper\n0xb1 perl.reverse\n") == NULL ||
 	    strstr(p, "0xc0 pkg.upper\n0xc1 pkg.reverse\n") == NULL)
