@@ -35,31 +35,8 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-10000}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/socketd-modbench.XXXXXX")
-PID=""
-say() { echo "modules.sh: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
-running() { kill -0 "$1" 2>/dev/null; }
-stop_server() {
-	[ -n "$PID" ] || return 0
-	kill -TERM "$PID" 2>/dev/null || true
-	_i=0
-	while running "$PID" && [ "$_i" -lt 150 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "$PID" 2>/dev/null || true
-	wait "$PID" 2>/dev/null || true
-	PID=""
-}
-cleanup() {
-	stop_server
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 # shellcheck disable=SC3045
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ -x "$SOCKETD_BIN" ] || die "no socketd at $SOCKETD_BIN"

@@ -35,30 +35,8 @@ MAXINF_C=${MAXINF_C:-1024}
 CRASH_S=${CRASH_S:-10}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/socketd-procbench.XXXXXX")
-PID=""
-say() { echo "procs.sh: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
-stop_server() {
-	[ -n "$PID" ] || return 0
-	kill -TERM "$PID" 2>/dev/null || true
-	_i=0
-	while kill -0 "$PID" 2>/dev/null && [ "$_i" -lt 150 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "$PID" 2>/dev/null || true
-	wait "$PID" 2>/dev/null || true
-	PID=""
-}
-cleanup() {
-	stop_server
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [ -x "$SOCKETD_BIN" ] && [ -x "$SOCKETD_CLI" ] && [ -x "$ECHOPROC" ] ||
 	die "build first (cmake --build build): need $SOCKETD_BIN, $SOCKETD_CLI, $ECHOPROC"
