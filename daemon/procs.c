@@ -115,6 +115,7 @@ struct pent {
 	struct pinst ins[2 * CFG_PROC_INSTANCES_MAX];
 	struct sd_req *qhead, *qtail;
 	unsigned qlen;
+	unsigned rr; /* the instance picked last: ties go round from it */
 	/* Figures: written here, read by STATS (relaxed). */
 	uint64_t up, restarts, requests, errors, timeouts, inflight;
 };
@@ -735,19 +736,31 @@ flush(struct pinst *in)
 
 /* --- scheduling --- */
 
+/*
+ * The UP instance with the fewest in flight; among equals the next after
+ * the last one picked, so that a child fast enough to answer each request
+ * before the next arrives does not get them all (the others stay warm,
+ * and a crash takes fewer requests with it).
+ */
 static struct pinst *
 least_busy(struct pent *e)
 {
+	enum { N = 2 * CFG_PROC_INSTANCES_MAX };
 	struct pinst *best = NULL, *in;
-	unsigned i;
+	unsigned i, k, bk = 0;
 
-	for (i = 0; i < 2 * CFG_PROC_INSTANCES_MAX; i++) {
-		in = &e->ins[i];
+	for (i = 1; i <= N; i++) {
+		k = (e->rr + i) % N;
+		in = &e->ins[k];
 		if (in->state != I_UP || in->inflight >= in->nslots)
 			continue;
-		if (best == NULL || in->inflight < best->inflight)
+		if (best == NULL || in->inflight < best->inflight) {
 			best = in;
+			bk = k;
+		}
 	}
+	if (best != NULL)
+		e->rr = bk;
 	return best;
 }
 

@@ -49,6 +49,13 @@ struct psub_sub {
 
 enum { W_NONE = 0, W_PAUSED, W_CUT };
 
+/* A MESSAGE not yet encoded: behind a connection's full output. */
+struct psub_ref {
+	struct psub_msg *m; /* holds one of m->refs */
+	uint32_t id;        /* the subscription */
+	uint32_t lost;      /* drop policy: the count it carries */
+};
+
 struct psub_conn {
 	struct conn_ext *x;
 	struct psub_sub *subs;
@@ -66,6 +73,13 @@ struct psub_conn {
 	struct psub_conn *wnext, *wprev; /* the watch list */
 	struct psub_conn *dnext;         /* dirty, during one delivery */
 	char *cn; /* TLS client CN once asked; NULL: not yet or none */
+	/*
+	 * MESSAGEs queued as references once the output holds PSUB_REFQ_AT
+	 * bytes (rq[rq_head .. rq_head + rq_n)), encoded as it drains.
+	 */
+	struct psub_ref *rq;
+	uint32_t rq_head, rq_n, rq_cap;
+	uint64_t rq_bytes; /* their frames' bytes, counted as pending */
 };
 
 // NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
@@ -256,6 +270,33 @@ permitted(const struct cfg *cf, struct psub_conn *pc, int sub, const char *s,
 
 /* --- output --- */
 
+static void
+msg_put(struct psub_msg *m)
+{
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(m);
+}
+
+static size_t
+msg_frame_len(const struct psub_msg *m)
+{
+	return PUBSUB_MSG_OVERHEAD + m->tlen + m->dlen;
+}
+
+/* The MESSAGE frame (n bytes) of m for subscription id into p. */
+static void
+msg_encode(
+    uint8_t *p, size_t n, const struct psub_msg *m, uint32_t id, uint32_t lost)
+{
+	proto_put_u32(p, (uint32_t)(n - PROTO_LEN_SIZE));
+	p[4] = PROTO_VERSION;
+	p[5] = PUBSUB_OP_MESSAGE;
+	proto_put_u16(p + 6, PROTO_OK);
+	proto_put_u32(p + 8, 0);
+	pubsub_msg_head(p + PROTO_FRAME_MIN, id, lost, m->tlen);
+	memcpy(p + PUBSUB_MSG_OVERHEAD, m->body, m->tlen + m->dlen);
+}
+
 /*
  * Room for n bytes at the end of c's output: its own buffer (the worker's
  * scratch buffer is empty outside serve()), or a queued slot when answers
@@ -279,6 +320,94 @@ out_commit(struct worker *w, struct conn *c, size_t n, int slot)
 		dispatch_slot_commit(w, c, n);
 	else
 		c->out_len += (uint32_t)n;
+}
+
+/* Queue a reference to m for subscription id behind pc's output. */
+static int
+rq_push(struct psub_conn *pc, struct psub_msg *m, uint32_t id, uint32_t lost)
+{
+	struct psub_ref *nr, *r;
+	uint32_t ncap;
+
+	if (pc->rq_head + pc->rq_n == pc->rq_cap) {
+		if (pc->rq_head > 0 && pc->rq_head >= pc->rq_n) {
+			memmove(pc->rq, pc->rq + pc->rq_head,
+			    pc->rq_n * sizeof(*pc->rq));
+			pc->rq_head = 0;
+		} else {
+			ncap = pc->rq_cap != 0 ? pc->rq_cap * 2 : 256;
+			if (ncap < pc->rq_cap ||
+			    (nr = realloc(pc->rq, ncap * sizeof(*nr))) == NULL)
+				return -1;
+			pc->rq = nr;
+			pc->rq_cap = ncap;
+		}
+	}
+	r = &pc->rq[pc->rq_head + pc->rq_n++];
+	r->m = m;
+	r->id = id;
+	r->lost = lost;
+	pc->rq_bytes += msg_frame_len(m);
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Drop every queued reference; how many there were. */
+static uint32_t
+rq_release(struct psub_conn *pc)
+{
+	uint32_t i, n = pc->rq_n;
+
+	for (i = 0; i < n; i++)
+		msg_put(pc->rq[pc->rq_head + i].m);
+	pc->rq_head = pc->rq_n = 0;
+	pc->rq_bytes = 0;
+	return n;
+}
+
+/*
+ * Encode queued references into c's output, oldest first, until it holds
+ * `upto` bytes (0: all of them).  Through out_room(): behind answers still
+ * waiting in order, as a MESSAGE made at delivery would have gone.
+ */
+static void
+rq_spill(struct worker *w, struct psub_conn *pc, size_t upto)
+{
+	struct conn *c = pc->x->c;
+	struct psub_ref *r;
+	uint8_t *p;
+	size_t n;
+	int slot;
+
+	while (pc->rq_n > 0 && (upto == 0 || c->out_len < upto)) {
+		r = &pc->rq[pc->rq_head];
+		n = msg_frame_len(r->m);
+		if ((p = out_room(w, c, n, &slot)) == NULL) {
+			rq_release(pc); /* out of memory: the rest is lost */
+			return;
+		}
+		msg_encode(p, n, r->m, r->id, r->lost);
+		out_commit(w, c, n, slot);
+		msg_put(r->m);
+		pc->rq_head++;
+		pc->rq_n--;
+		pc->rq_bytes -= n;
+		if (slot && upto != 0)
+			break; /* one at a time behind waiting answers */
+	}
+	if (pc->rq_n == 0)
+		pc->rq_head = 0;
+}
+
+void
+psub_refill(struct worker *w, struct conn *c)
+{
+	struct psub_conn *pc;
+
+	if (g_ps == NULL || c->ext == NULL || (pc = c->ext->ps) == NULL ||
+	    pc->rq_n == 0 || pc->cut)
+		return;
+	rq_spill(w, pc, PSUB_REFQ_AT);
 }
 
 static void
@@ -326,6 +455,7 @@ notice(
 	len = pubsub_encode_notice(pay, sizeof(pay), reason, text);
 	if (len > sizeof(pay))
 		return -1;
+	rq_spill(w, pc, 0); /* the MESSAGEs before it first */
 	n = PROTO_FRAME_MIN + len;
 	if ((p = out_room(w, c, n, &slot)) == NULL)
 		return -1;
@@ -371,7 +501,7 @@ peer_str(const struct conn *c, char *buf, size_t len)
 struct deliver {
 	struct worker *w;
 	struct psub_w *p;
-	const struct psub_msg *m;
+	struct psub_msg *m;
 	uint32_t max_pending;
 	uint32_t write_ms;
 	int drop;
@@ -401,7 +531,7 @@ slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
 	const struct cfg *cf = &w->sc->c;
 	struct conn *c = pc->x->c;
 	uint64_t suppressed = 0;
-	size_t pending = c->out_len;
+	size_t pending = c->out_len + pc->rq_bytes;
 	unsigned frames;
 	char peer[64], why[80];
 
@@ -425,7 +555,7 @@ slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
 	}
 	(void)conn_out_discard(
 	    c, (c->flags & CONN_TLS) ? PSUB_TLS_RECORD : 0, &frames);
-	STAT_ADD(p->st.dropped, frames);
+	STAT_ADD(p->st.dropped, frames + rq_release(pc));
 	cut(w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
 	    stall ? "slow consumer: no byte written for timeouts.write; "
 		    "closing"
@@ -458,8 +588,8 @@ deliver_one(struct pubsub_entry *e, void *arg)
 	struct deliver *d = arg;
 	struct psub_conn *pc = s->pc;
 	struct conn *c = pc->x->c;
-	const struct psub_msg *m = d->m;
-	size_t n = PUBSUB_MSG_OVERHEAD + m->tlen + m->dlen, pending;
+	struct psub_msg *m = d->m;
+	size_t n = msg_frame_len(m), pending;
 	uint8_t *p;
 	int slot;
 
@@ -469,7 +599,7 @@ deliver_one(struct pubsub_entry *e, void *arg)
 		STAT_ADD(d->p->st.dropped, 1);
 		return;
 	}
-	pending = c->out_len;
+	pending = c->out_len + pc->rq_bytes;
 	if ((pending > 0 && pending + n > d->max_pending) || pc->stalled ||
 	    stalled(d->w, c, d->write_ms)) {
 		STAT_ADD(d->p->st.dropped, 1);
@@ -479,19 +609,25 @@ deliver_one(struct pubsub_entry *e, void *arg)
 			slow_consumer(d->w, pc, pending + n <= d->max_pending);
 		return;
 	}
-	if ((p = out_room(d->w, c, n, &slot)) == NULL) {
+	if (pc->rq_n > 0 || c->out_len >= PSUB_REFQ_AT) {
+		/*
+		 * The socket is behind: keep a reference, not a copy, so that
+		 * a subscriber that stopped reading costs no copying and no
+		 * fresh memory per message (the slow-consumer case).
+		 */
+		if (rq_push(pc, m, s->id, pc->lost) != 0) {
+			STAT_ADD(d->p->st.dropped, 1);
+			pc->lost++;
+			return;
+		}
+	} else if ((p = out_room(d->w, c, n, &slot)) != NULL) {
+		msg_encode(p, n, m, s->id, pc->lost);
+		out_commit(d->w, c, n, slot);
+	} else {
 		STAT_ADD(d->p->st.dropped, 1);
 		pc->lost++;
 		return;
 	}
-	proto_put_u32(p, (uint32_t)(n - PROTO_LEN_SIZE));
-	p[4] = PROTO_VERSION;
-	p[5] = PUBSUB_OP_MESSAGE;
-	proto_put_u16(p + 6, PROTO_OK);
-	proto_put_u32(p + 8, 0);
-	pubsub_msg_head(p + PROTO_FRAME_MIN, s->id, pc->lost, m->tlen);
-	memcpy(p + PUBSUB_MSG_OVERHEAD, m->body, m->tlen + m->dlen);
-	out_commit(d->w, c, n, slot);
 	/* A stream: keep the output buffer between batches (psub_tick). */
 	c->flags |= CONN_KEEP_OUT;
 	pc->touched = 1;
@@ -557,13 +693,6 @@ deliver_match(struct deliver *d)
 		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		memcpy(dm->v, r.v, r.n * sizeof(r.v[0]));
 	}
-}
-
-static void
-msg_put(struct psub_msg *m)
-{
-	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(m);
 }
 
 /*
@@ -945,6 +1074,8 @@ op_unsubscribe(struct sd_req *r)
 		answer_err(r, e, "unsubscribe");
 		return;
 	}
+	if (pc != NULL)
+		rq_spill(w, pc, 0); /* the barrier: its MESSAGEs go first */
 	if (id == 0) {
 		if (pc != NULL)
 			drop_subs(w, pc);
@@ -995,6 +1126,8 @@ psub_conn_close(struct worker *w, struct conn *c)
 	if (pc->anext != NULL)
 		pc->anext->aprev = pc->aprev;
 	c->ext->ps = NULL;
+	STAT_ADD(p->st.dropped, rq_release(pc));
+	free(pc->rq);
 	free(pc->cn);
 	free(pc);
 }
@@ -1115,7 +1248,12 @@ psub_tick(struct worker *w)
 		for (pend = 0, pc = p->all; pc != NULL; pc = pc->anext) {
 			struct conn *c = pc->x->c;
 
-			pend += c->out_len;
+			pend += c->out_len + pc->rq_bytes;
+			if (pc->rq_n > 0 && c->out_len == 0 && !pc->cut) {
+				/* Nothing left to write that would refill. */
+				rq_spill(w, pc, PSUB_REFQ_AT);
+				mark_dirty(p, pc);
+			}
 			/* The stream stopped: give the kept buffer back. */
 			if (!pc->touched && (c->flags & CONN_KEEP_OUT)) {
 				c->flags &= ~(uint32_t)CONN_KEEP_OUT;

@@ -32,6 +32,9 @@
  *   pause the publishing connection (reading stops, CONN_HELD) until every
  *   worker is below PSUB_INBOX_LOW.  Output toward one connection above
  *   pubsub.max_pending makes it a slow consumer (policy in socketd.conf(5)).
+ *   Past PSUB_REFQ_AT bytes of output a connection's MESSAGEs queue as
+ *   references to the shared message, encoded as its output drains
+ *   (psub_refill); they count toward max_pending as their frames' bytes.
  */
 #ifndef SOCKETD_PSUB_H
 #define SOCKETD_PSUB_H
@@ -53,6 +56,9 @@ struct worker;
 #define PSUB_CACHE_SLOTS 256   /* topics in each of a worker's topic caches */
 #define PSUB_CACHE_BYTES (128u << 10) /* and the most memory for each */
 #define PSUB_DMATCH_MAX  15 /* matches cached per topic for delivery */
+/* Output past which MESSAGEs queue as references, and the refill mark. */
+#define PSUB_REFQ_AT  (256u << 10)
+#define PSUB_REFQ_LOW (PSUB_REFQ_AT / 2)
 
 /* Main thread, before the workers start (after srv->nworkers is set). */
 int psub_init(struct server *srv);
@@ -83,6 +89,11 @@ int psub_holds(const struct conn *c);
 int psub_stall(struct worker *w, struct conn *c);
 /* c's socket took bytes: the stall is over; whether c is a subscriber. */
 int psub_wrote(struct conn *c);
+/*
+ * c's output fell below PSUB_REFQ_LOW: encode the MESSAGEs it queued as
+ * references (the worker's flush, after its socket took bytes).
+ */
+void psub_refill(struct worker *w, struct conn *c);
 /* Shutdown starts: NOTICE SHUTDOWN to every subscriber. */
 void psub_drain(struct worker *w);
 

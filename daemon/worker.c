@@ -391,6 +391,8 @@ flush(struct worker *w, struct conn *c)
 		w->obuf_len = 0;
 	} else {
 		conn_out_consume(c, (size_t)n);
+		if (n > 0 && c->out_len < PSUB_REFQ_LOW)
+			psub_refill(w, c);
 	}
 	return 0;
 }

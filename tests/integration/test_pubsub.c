@@ -707,6 +707,86 @@ test_slow_consumer_discards_queue(void **state)
 }
 
 /*
+ * A subscriber that falls behind, well within max_pending, and then reads:
+ * past PSUB_REFQ_AT of output its MESSAGEs queue as references, encoded as
+ * the socket drains.  It gets every one, in order, none lost; and its
+ * UNSUBSCRIBE sent with megabytes queued is answered after all of them
+ * (the unsubscribe barrier), nothing after.  Under either policy.
+ */
+static void
+run_backlog(void **state, const char *policy)
+{
+	static uint8_t data[8192];
+	enum { N = 1200 }; /* 9.6 MB: beyond the kernel's share (4 MiB) */
+	char extra[200];
+	struct h_daemon *d;
+	struct h_frame f;
+	struct msg m;
+	uint64_t pend = 0;
+	int slow, p, i, waited;
+
+	snprintf(extra, sizeof(extra),
+	    "timeouts: { write = 60; };\n"
+	    "pubsub: { max_pending = 33554432; slow_consumer = \"%s\"; };\n",
+	    policy);
+	d = start(state, extra);
+	slow = slow_sub(state, d);
+	p = raw(state, d);
+	for (i = 0; i < N; i++) {
+		proto_put_u32(data, (uint32_t)i);
+		assert_int_equal(
+		    send_pub(p, (uint32_t)i + 1, "slow.t", data, sizeof(data)),
+		    0);
+	}
+	for (i = 0; i < N; i++) {
+		h_expect_frame(p, OP_PUB, PROTO_OK, (uint32_t)i + 1, &f);
+		assert_int_equal(proto_get_u32(f.payload), 1);
+		h_frame_free(&f);
+	}
+	/* Wait until the server holds megabytes toward it (the gauge). */
+	for (waited = 0; waited < 5000; waited += 50) {
+		pend = h_stat_of(T(state), d, "pubsub_pending_bytes_current");
+		if (pend >= (2u << 20))
+			break;
+		h_sleep_ms(50);
+	}
+	print_message("pending toward the subscriber: %llu bytes\n",
+	    (unsigned long long)pend);
+	assert_true(pend >= (2u << 20));
+	assert_int_equal(h_send_req(slow, OP_UNSUB, 7, "\0\0\0\1", 4), 0);
+	for (i = 0; i < N; i++) {
+		read_msg(slow, &m);
+		assert_int_equal(m.sub_id, 1);
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(m.dlen, sizeof(data));
+		if (proto_get_u32(m.data) != (uint32_t)i)
+			fail_msg(
+			    "MESSAGE %d carries %u", i, proto_get_u32(m.data));
+	}
+	h_expect_frame(slow, OP_UNSUB, PROTO_OK, 7, &f);
+	h_frame_free(&f);
+	expect_quiet(slow, 8);
+	assert_int_equal(pub(p, 5000, "slow.t", "after"), 0);
+	expect_quiet(slow, 9);
+	assert_int_equal(
+	    h_stat_of(T(state), d, "pubsub_messages_dropped_total"), 0);
+	assert_int_equal(
+	    h_stat_of(T(state), d, "pubsub_slow_consumers_total"), 0);
+}
+
+static void
+test_backlog_disconnect(void **state)
+{
+	run_backlog(state, "disconnect");
+}
+
+static void
+test_backlog_drop(void **state)
+{
+	run_backlog(state, "drop");
+}
+
+/*
  * A write stall (timeouts.write with the socket taking nothing) is a slow
  * consumer too, well below max_pending.  disconnect: the queue is
  * discarded, NOTICE, close.  drop: the connection stays and MESSAGEs are
@@ -1053,6 +1133,10 @@ main(void)
 		test_slow_consumer_drop, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_discards_queue, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_backlog_disconnect, h_setup, h_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_backlog_drop, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_write_stall_disconnect, h_setup, h_teardown),
 	    cmocka_unit_test_setup_teardown(
