@@ -23,9 +23,15 @@ struct psub_msg {
 	uint32_t tlen;
 	uint64_t pub; /* the publishing connection's id (NO_ECHO) */
 	size_t dlen;
-	size_t cost;    /* counted in each destination's inq */
-	uint8_t body[]; /* topic, then data */
+	size_t cost; /* counted in each destination's inq */
+	/*
+	 * The whole MESSAGE frame, encoded once with sub_id and lost 0: a
+	 * delivery copies it and patches those two (msg_encode).
+	 */
+	uint8_t frame[];
 };
+
+#define MSG_TOPIC(m) ((const char *)(m)->frame + PUBSUB_MSG_OVERHEAD)
 
 /* References to messages for one destination worker. */
 struct psub_batch {
@@ -288,13 +294,9 @@ static void
 msg_encode(
     uint8_t *p, size_t n, const struct psub_msg *m, uint32_t id, uint32_t lost)
 {
-	proto_put_u32(p, (uint32_t)(n - PROTO_LEN_SIZE));
-	p[4] = PROTO_VERSION;
-	p[5] = PUBSUB_OP_MESSAGE;
-	proto_put_u16(p + 6, PROTO_OK);
-	proto_put_u32(p + 8, 0);
-	pubsub_msg_head(p + PROTO_FRAME_MIN, id, lost, m->tlen);
-	memcpy(p + PUBSUB_MSG_OVERHEAD, m->body, m->tlen + m->dlen);
+	memcpy(p, m->frame, n);
+	proto_put_u32(p + PROTO_FRAME_MIN, id); /* pubsub_msg_head()'s order */
+	proto_put_u32(p + PROTO_FRAME_MIN + 4, lost);
 }
 
 /*
@@ -305,7 +307,8 @@ msg_encode(
 static uint8_t *
 out_room(struct worker *w, struct conn *c, size_t n, int *slot)
 {
-	*slot = dispatch_queued(c);
+	/* dispatch_queued(c), without the call: this runs per delivery. */
+	*slot = c->ext != NULL && c->ext->qhead != NULL;
 	if (*slot)
 		return dispatch_slot(w, c, n);
 	if (conn_out_reserve(c, n) != 0)
@@ -672,7 +675,7 @@ static void
 deliver_match(struct deliver *d)
 {
 	struct psub_w *p = d->p;
-	const char *t = (const char *)d->m->body;
+	const char *t = MSG_TOPIC(d->m);
 	struct dmatch *dm;
 	struct drec r;
 	uint32_t i;
@@ -898,8 +901,9 @@ op_publish(struct sd_req *r)
 	}
 	STAT_ADD(p->st.publish, 1);
 	if (ndest > 0) {
-		m = malloc(sizeof(*m) + pr.topic_len + pr.data_len);
-		if (m == NULL) {
+		size_t n = PUBSUB_MSG_OVERHEAD + pr.topic_len + pr.data_len;
+
+		if ((m = malloc(sizeof(*m) + n)) == NULL) {
 			answer(r, PROTO_INTERNAL, "out of memory");
 			return;
 		}
@@ -907,10 +911,17 @@ op_publish(struct sd_req *r)
 		m->tlen = (uint32_t)pr.topic_len;
 		m->dlen = pr.data_len;
 		m->pub = r->x->id;
-		m->cost = sizeof(*m) + pr.topic_len + pr.data_len;
-		memcpy(m->body, pr.topic, pr.topic_len);
+		m->cost = sizeof(*m) + n;
+		proto_put_u32(m->frame, (uint32_t)(n - PROTO_LEN_SIZE));
+		m->frame[4] = PROTO_VERSION;
+		m->frame[5] = PUBSUB_OP_MESSAGE;
+		proto_put_u16(m->frame + 6, PROTO_OK);
+		proto_put_u32(m->frame + 8, 0);
+		pubsub_msg_head(m->frame + PROTO_FRAME_MIN, 0, 0, pr.topic_len);
+		memcpy(m->frame + PUBSUB_MSG_OVERHEAD, pr.topic, pr.topic_len);
 		if (pr.data_len > 0)
-			memcpy(m->body + pr.topic_len, pr.data, pr.data_len);
+			memcpy(m->frame + PUBSUB_MSG_OVERHEAD + pr.topic_len,
+			    pr.data, pr.data_len);
 		/*
 		 * m holds one reference per destination still to be routed,
 		 * so it outlives this loop whatever the other workers do
