@@ -62,6 +62,17 @@ struct psub_ref {
 	uint32_t lost;      /* drop policy: the count it carries */
 };
 
+/*
+ * MESSAGEs queued as references once a connection's output holds
+ * PSUB_REFQ_AT bytes (v[head .. head + n)), encoded as it drains.  Apart
+ * from struct psub_conn: most subscribers never need one.
+ */
+struct psub_rq {
+	uint32_t head, n, cap;
+	uint64_t bytes; /* their frames' bytes, counted as pending */
+	struct psub_ref v[];
+};
+
 struct psub_conn {
 	struct conn_ext *x;
 	struct psub_sub *subs;
@@ -79,13 +90,8 @@ struct psub_conn {
 	struct psub_conn *wnext, *wprev; /* the watch list */
 	struct psub_conn *dnext;         /* dirty, during one delivery */
 	char *cn; /* TLS client CN once asked; NULL: not yet or none */
-	/*
-	 * MESSAGEs queued as references once the output holds PSUB_REFQ_AT
-	 * bytes (rq[rq_head .. rq_head + rq_n)), encoded as it drains.
-	 */
-	struct psub_ref *rq;
-	uint32_t rq_head, rq_n, rq_cap;
-	uint64_t rq_bytes; /* their frames' bytes, counted as pending */
+	/* Made the first time its output reaches PSUB_REFQ_AT; or NULL. */
+	struct psub_rq *rq;
 };
 
 // NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
@@ -325,32 +331,49 @@ out_commit(struct worker *w, struct conn *c, size_t n, int slot)
 		c->out_len += (uint32_t)n;
 }
 
+static int
+rq_any(const struct psub_conn *pc)
+{
+	return pc->rq != NULL && pc->rq->n > 0;
+}
+
+static uint64_t
+rq_bytes(const struct psub_conn *pc)
+{
+	return pc->rq != NULL ? pc->rq->bytes : 0;
+}
+
 /* Queue a reference to m for subscription id behind pc's output. */
 static int
 rq_push(struct psub_conn *pc, struct psub_msg *m, uint32_t id, uint32_t lost)
 {
-	struct psub_ref *nr, *r;
+	struct psub_rq *q = pc->rq, *nq;
+	struct psub_ref *r;
 	uint32_t ncap;
 
-	if (pc->rq_head + pc->rq_n == pc->rq_cap) {
-		if (pc->rq_head > 0 && pc->rq_head >= pc->rq_n) {
-			memmove(pc->rq, pc->rq + pc->rq_head,
-			    pc->rq_n * sizeof(*pc->rq));
-			pc->rq_head = 0;
+	if (q == NULL || q->head + q->n == q->cap) {
+		if (q != NULL && q->head > 0 && q->head >= q->n) {
+			memmove(q->v, q->v + q->head, q->n * sizeof(q->v[0]));
+			q->head = 0;
 		} else {
-			ncap = pc->rq_cap != 0 ? pc->rq_cap * 2 : 256;
-			if (ncap < pc->rq_cap ||
-			    (nr = realloc(pc->rq, ncap * sizeof(*nr))) == NULL)
+			ncap = q != NULL ? q->cap * 2 : 256;
+			if ((q != NULL && ncap < q->cap) ||
+			    (nq = realloc(q,
+				 sizeof(*q) + ncap * sizeof(q->v[0]))) == NULL)
 				return -1;
-			pc->rq = nr;
-			pc->rq_cap = ncap;
+			if (q == NULL) {
+				nq->head = nq->n = 0;
+				nq->bytes = 0;
+			}
+			nq->cap = ncap;
+			pc->rq = q = nq;
 		}
 	}
-	r = &pc->rq[pc->rq_head + pc->rq_n++];
+	r = &q->v[q->head + q->n++];
 	r->m = m;
 	r->id = id;
 	r->lost = lost;
-	pc->rq_bytes += msg_frame_len(m);
+	q->bytes += msg_frame_len(m);
 	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -359,12 +382,15 @@ rq_push(struct psub_conn *pc, struct psub_msg *m, uint32_t id, uint32_t lost)
 static uint32_t
 rq_release(struct psub_conn *pc)
 {
-	uint32_t i, n = pc->rq_n;
+	struct psub_rq *q = pc->rq;
+	uint32_t i, n;
 
-	for (i = 0; i < n; i++)
-		msg_put(pc->rq[pc->rq_head + i].m);
-	pc->rq_head = pc->rq_n = 0;
-	pc->rq_bytes = 0;
+	if (q == NULL)
+		return 0;
+	for (i = 0, n = q->n; i < n; i++)
+		msg_put(q->v[q->head + i].m);
+	q->head = q->n = 0;
+	q->bytes = 0;
 	return n;
 }
 
@@ -377,13 +403,16 @@ static void
 rq_spill(struct worker *w, struct psub_conn *pc, size_t upto)
 {
 	struct conn *c = pc->x->c;
+	struct psub_rq *q = pc->rq;
 	struct psub_ref *r;
 	uint8_t *p;
 	size_t n;
 	int slot;
 
-	while (pc->rq_n > 0 && (upto == 0 || c->out_len < upto)) {
-		r = &pc->rq[pc->rq_head];
+	if (q == NULL)
+		return;
+	while (q->n > 0 && (upto == 0 || c->out_len < upto)) {
+		r = &q->v[q->head];
 		n = msg_frame_len(r->m);
 		if ((p = out_room(w, c, n, &slot)) == NULL) {
 			rq_release(pc); /* out of memory: the rest is lost */
@@ -392,14 +421,14 @@ rq_spill(struct worker *w, struct psub_conn *pc, size_t upto)
 		msg_encode(p, n, r->m, r->id, r->lost);
 		out_commit(w, c, n, slot);
 		msg_put(r->m);
-		pc->rq_head++;
-		pc->rq_n--;
-		pc->rq_bytes -= n;
+		q->head++;
+		q->n--;
+		q->bytes -= n;
 		if (slot && upto != 0)
 			break; /* one at a time behind waiting answers */
 	}
-	if (pc->rq_n == 0)
-		pc->rq_head = 0;
+	if (q->n == 0)
+		q->head = 0;
 }
 
 void
@@ -408,7 +437,7 @@ psub_refill(struct worker *w, struct conn *c)
 	struct psub_conn *pc;
 
 	if (g_ps == NULL || c->ext == NULL || (pc = c->ext->ps) == NULL ||
-	    pc->rq_n == 0 || pc->cut)
+	    !rq_any(pc) || pc->cut)
 		return;
 	rq_spill(w, pc, PSUB_REFQ_AT);
 }
@@ -534,7 +563,7 @@ slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
 	const struct cfg *cf = &w->sc->c;
 	struct conn *c = pc->x->c;
 	uint64_t suppressed = 0;
-	size_t pending = c->out_len + pc->rq_bytes;
+	size_t pending = c->out_len + rq_bytes(pc);
 	unsigned frames;
 	char peer[64], why[80];
 
@@ -602,7 +631,7 @@ deliver_one(struct pubsub_entry *e, void *arg)
 		STAT_ADD(d->p->st.dropped, 1);
 		return;
 	}
-	pending = c->out_len + pc->rq_bytes;
+	pending = c->out_len + rq_bytes(pc);
 	if ((pending > 0 && pending + n > d->max_pending) || pc->stalled ||
 	    stalled(d->w, c, d->write_ms)) {
 		STAT_ADD(d->p->st.dropped, 1);
@@ -612,7 +641,7 @@ deliver_one(struct pubsub_entry *e, void *arg)
 			slow_consumer(d->w, pc, pending + n <= d->max_pending);
 		return;
 	}
-	if (pc->rq_n > 0 || c->out_len >= PSUB_REFQ_AT) {
+	if (c->out_len >= PSUB_REFQ_AT || rq_any(pc)) {
 		/*
 		 * The socket is behind: keep a reference, not a copy, so that
 		 * a subscriber that stopped reading costs no copying and no
@@ -1259,8 +1288,8 @@ psub_tick(struct worker *w)
 		for (pend = 0, pc = p->all; pc != NULL; pc = pc->anext) {
 			struct conn *c = pc->x->c;
 
-			pend += c->out_len + pc->rq_bytes;
-			if (pc->rq_n > 0 && c->out_len == 0 && !pc->cut) {
+			pend += c->out_len + rq_bytes(pc);
+			if (rq_any(pc) && c->out_len == 0 && !pc->cut) {
 				/* Nothing left to write that would refill. */
 				rq_spill(w, pc, PSUB_REFQ_AT);
 				mark_dirty(p, pc);
