@@ -5,6 +5,7 @@
  * nodes on the paths the topic can take: unrelated filters cost nothing
  * (no scan over every pattern, the Redis PSUBSCRIBE problem).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +19,9 @@ struct tok {
 struct pubsub_node {
 	struct pubsub_node *parent;
 	struct pubsub_node **kids; /* literal children, sorted */
-	uint32_t nkids, capkids;
 	struct pubsub_node *star, *gt;
 	struct pubsub_entry *subs;
+	uint32_t nkids; /* kids holds the power of two above (child_make) */
 	uint16_t toklen;
 	char tok[]; /* not NUL-terminated */
 };
@@ -354,8 +355,14 @@ static struct pubsub_node *
 node_new(struct pubsub_node *parent, const struct tok *t)
 {
 	struct pubsub_node *n;
+	size_t sz = offsetof(struct pubsub_node, tok) + t->len;
 
-	if ((n = calloc(1, sizeof(*n) + t->len)) == NULL)
+	/*
+	 * From the end of the fields, not sizeof (which pads): a token of
+	 * up to 10 bytes then fits a 64-byte malloc chunk, not an 80-byte
+	 * one, in every trie node of every distinct filter.
+	 */
+	if ((n = calloc(1, sz > sizeof(*n) ? sz : sizeof(*n))) == NULL)
 		return NULL;
 	n->parent = parent;
 	n->toklen = (uint16_t)t->len;
@@ -421,12 +428,18 @@ child_make(struct pubsub_trie *tr, struct pubsub_node *n, const struct tok *t)
 		slot = &n->star;
 	else if (is_gt(t))
 		slot = &n->gt;
-	if (slot == NULL && n->nkids == n->capkids) {
-		ncap = n->capkids ? n->capkids * 2 : 2;
-		if ((nk = realloc(n->kids, ncap * sizeof(*nk))) == NULL)
+	/*
+	 * No capacity field (4 bytes a node): kids is resized as nkids
+	 * reaches 0 or a power of two, to twice that.  Removals never shrink
+	 * it, and nkids cannot climb past a power of two without passing
+	 * it, so the array always holds one more.
+	 */
+	if (slot == NULL && (n->nkids & (n->nkids - 1)) == 0) {
+		ncap = n->nkids ? n->nkids * 2 : 2;
+		if (ncap < n->nkids ||
+		    (nk = realloc(n->kids, ncap * sizeof(*nk))) == NULL)
 			return NULL;
 		n->kids = nk;
-		n->capkids = ncap;
 	}
 	if ((k = node_new(n, t)) == NULL)
 		return NULL;
@@ -493,7 +506,6 @@ detach(struct pubsub_node *p, struct pubsub_node *n)
 	if (p->nkids == 0) {
 		free(p->kids);
 		p->kids = NULL;
-		p->capkids = 0;
 	}
 }
 

@@ -379,6 +379,49 @@ test_trie_siblings(void **state)
 	pubsub_trie_fini(&t);
 }
 
+/*
+ * A node's children array has no capacity field: it is resized as the
+ * count reaches a power of two.  Shrink to 3 and 2 children, then grow
+ * back past the old size (the resizes then shrink the array first).
+ */
+static void
+test_trie_siblings_regrow(void **state)
+{
+	enum { K = 300 };
+	static struct sub s[K];
+	struct pubsub_trie t;
+	char name[32];
+	size_t i, n, keep;
+
+	(void)state;
+	pubsub_trie_init(&t);
+	for (keep = 3; keep >= 2; keep--) {
+		memset(s, 0, sizeof(s));
+		for (i = 0; i < K; i++) {
+			n = (size_t)snprintf(name, sizeof(name), "r.%zu", i);
+			assert_int_equal(
+			    pubsub_trie_insert(&t, name, n, &s[i].e), 0);
+		}
+		for (i = keep; i < K; i++)
+			pubsub_trie_remove(&t, &s[i].e);
+		for (i = keep; i < K; i++) {
+			n = (size_t)snprintf(name, sizeof(name), "r.%zu", i);
+			assert_int_equal(
+			    pubsub_trie_insert(&t, name, n, &s[i].e), 0);
+		}
+		for (i = 0; i < K; i++) {
+			n = (size_t)snprintf(name, sizeof(name), "r.%zu", i);
+			assert_int_equal(
+			    pubsub_trie_match(&t, name, n, hit, NULL), 1);
+			assert_int_equal(s[i].hits, 1);
+		}
+		for (i = 0; i < K; i++)
+			pubsub_trie_remove(&t, &s[i].e);
+		assert_int_equal(t.nodes, 0);
+	}
+	pubsub_trie_fini(&t);
+}
+
 static void
 test_registry(void **state)
 {
@@ -483,6 +526,7 @@ main(void)
 	    cmocka_unit_test(test_encode),
 	    cmocka_unit_test(test_trie),
 	    cmocka_unit_test(test_trie_siblings),
+	    cmocka_unit_test(test_trie_siblings_regrow),
 	    cmocka_unit_test(test_registry),
 	    cmocka_unit_test(test_cache),
 	};
