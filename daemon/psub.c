@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,9 @@ struct psub_sub {
 	struct psub_conn *pc;
 	struct psub_sub *next; /* the connection's list */
 	uint32_t id;
-	uint8_t opts;
 	uint16_t flen;
-	char filter[];
+	uint8_t opts;
+	char filter[]; /* allocated from offsetof, not sizeof (padded) */
 };
 
 enum { W_NONE = 0, W_PAUSED, W_CUT };
@@ -73,19 +74,26 @@ struct psub_rq {
 	struct psub_ref v[];
 };
 
+/*
+ * One per connection that used pub/sub, so kept to 88 bytes (a 96-byte
+ * malloc chunk; bench/pubsub-mem.py): the flags share a word with nsubs
+ * (max_subscriptions is at most 1,000,000 < 2^24) and the deadline keeps
+ * the low 32 bits of w->now (compared modulo 2^32: 49 days of range).
+ */
 struct psub_conn {
 	struct conn_ext *x;
 	struct psub_sub *subs;
-	uint32_t nsubs;
-	uint32_t noecho; /* how many of them are NO_ECHO */
-	uint32_t lost;   /* drop policy: owed to the next MESSAGE */
-	uint8_t cut;     /* no more MESSAGEs: closing */
-	uint8_t dirty;
-	uint8_t watch; /* W_*: on the worker's watch list */
-	uint8_t cn_done;
-	uint8_t touched;   /* delivered to since the last gauge pass */
-	uint8_t stalled;   /* drop policy: no write progress; drop MESSAGEs */
-	uint64_t deadline; /* W_CUT: close by then */
+	uint32_t nsubs : 24;
+	uint32_t cut : 1; /* no more MESSAGEs: closing */
+	uint32_t dirty : 1;
+	uint32_t watch : 2; /* W_*: on the worker's watch list */
+	uint32_t cn_done : 1;
+	uint32_t touched : 1; /* delivered to since the last gauge pass */
+	uint32_t
+	    stalled : 1;   /* drop policy: no write progress; drop MESSAGEs */
+	uint32_t noecho;   /* how many subscriptions are NO_ECHO */
+	uint32_t lost;     /* drop policy: owed to the next MESSAGE */
+	uint32_t deadline; /* W_CUT: close by then (w->now, low bits) */
 	struct psub_conn *anext, *aprev; /* the worker's psub connections */
 	struct psub_conn *wnext, *wprev; /* the watch list */
 	struct psub_conn *dnext;         /* dirty, during one delivery */
@@ -511,9 +519,16 @@ cut(struct worker *w, struct psub_conn *pc, unsigned reason, const char *text)
 	pc->cut = 1; /* its subscriptions go in settle_dirty() */
 	(void)notice(w, pc, reason, text);
 	pc->x->c->flags |= CONN_CLOSE;
-	pc->deadline = w->now + PSUB_CUT_MS;
+	pc->deadline = (uint32_t)(w->now + PSUB_CUT_MS);
 	watch_add(p, pc, W_CUT);
 	mark_dirty(p, pc);
+}
+
+/* Milliseconds until a cut connection's deadline; <= 0: it is past. */
+static int32_t
+cut_left(const struct worker *w, const struct psub_conn *pc)
+{
+	return (int32_t)(pc->deadline - (uint32_t)w->now);
 }
 
 static const char *
@@ -1064,7 +1079,8 @@ op_subscribe(struct sd_req *r)
 		answer(r, PROTO_FORBIDDEN, msg);
 		return;
 	}
-	if ((s = calloc(1, sizeof(*s) + sr.filter_len)) == NULL) {
+	if ((s = calloc(1,
+		 offsetof(struct psub_sub, filter) + sr.filter_len)) == NULL) {
 		answer(r, PROTO_INTERNAL, "out of memory");
 		return;
 	}
@@ -1207,9 +1223,7 @@ psub_timeout(struct worker *w, int timeout)
 		int d = 1; /* paused: poll the inboxes each millisecond */
 
 		if (pc->watch == W_CUT)
-			d = pc->deadline > w->now
-			    ? (int)(pc->deadline - w->now) + 1
-			    : 0;
+			d = cut_left(w, pc) > 0 ? cut_left(w, pc) + 1 : 0;
 		if (t < 0 || d < t)
 			t = d;
 	}
@@ -1267,7 +1281,7 @@ psub_tick(struct worker *w)
 
 		nx = pc->wnext;
 		if (pc->watch == W_CUT) {
-			if (w->now >= pc->deadline)
+			if (cut_left(w, pc) <= 0)
 				worker_close(w, c); /* frees pc */
 			continue;
 		}
