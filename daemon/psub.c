@@ -797,6 +797,8 @@ flush_one(struct worker *w, unsigned dest)
 	if (b == NULL || b->n == 0)
 		return;
 	p->out[dest] = NULL;
+	/* Counted per batch, not per message: the line is shared. */
+	__atomic_fetch_add(&g_ps->w[dest].inq, b->bytes, __ATOMIC_RELAXED);
 	if (dest == w->index) {
 		deliver_batch(w, b);
 		return;
@@ -829,10 +831,9 @@ route(struct worker *w, unsigned dest, struct psub_msg *m)
 	}
 	b->v[b->n++] = m;
 	b->bytes += m->cost;
-	__atomic_fetch_add(&g_ps->w[dest].inq, m->cost, __ATOMIC_RELAXED);
 	if (dest != w->index) {
 		STAT_ADD(p->st.cross, 1);
-		if (b->n >= PSUB_BATCH_MAX)
+		if (b->n >= PSUB_BATCH_MAX || b->bytes >= PSUB_BATCH_BYTES)
 			flush_one(w, dest);
 	}
 	return 0;

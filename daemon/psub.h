@@ -28,7 +28,8 @@
  *   batch.  No lock is taken per delivered message.
  *
  * Bounds
- *   Bytes queued toward a worker (inq, atomic) above PSUB_INBOX_HIGH
+ *   Bytes queued toward a worker (inq, atomic, added once per batch: a
+ *   batch holds at most PSUB_BATCH_BYTES) above PSUB_INBOX_HIGH
  *   pause the publishing connection (reading stops, CONN_HELD) until every
  *   worker is below PSUB_INBOX_LOW.  Output toward one connection above
  *   pubsub.max_pending makes it a slow consumer (policy in socketd.conf(5)).
@@ -48,8 +49,9 @@ struct modreg;
 struct server;
 struct worker;
 
-#define PSUB_BATCH_MAX   1024       /* references in one batch */
-#define PSUB_INBOX_HIGH  (1u << 20) /* bytes queued toward a worker */
+#define PSUB_BATCH_MAX   1024         /* references in one batch */
+#define PSUB_BATCH_BYTES (256u << 10) /* and the message bytes they hold */
+#define PSUB_INBOX_HIGH  (1u << 20)   /* bytes queued toward a worker */
 #define PSUB_INBOX_LOW   (PSUB_INBOX_HIGH / 2)
 #define PSUB_CUT_MS      1000  /* a cut connection's last second of output */
 #define PSUB_TLS_RECORD  16384 /* kept on a cut: OpenSSL may hold a record */
