@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,4 +202,18 @@ clist_remove(struct clist *l, struct conn *c, size_t off)
 		l->tail = k->prev;
 	k->prev = k->next = NULL;
 	l->len--;
+}
+
+const char *
+conn_peer_str(const struct conn *c, char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const char *p;
+
+	if (memcmp(c->src, mapped, sizeof(mapped)) == 0)
+		p = inet_ntop(AF_INET, c->src + 12, buf, (socklen_t)len);
+	else
+		p = inet_ntop(AF_INET6, c->src, buf, (socklen_t)len);
+	return p != NULL ? p : "?";
 }

@@ -109,6 +109,8 @@ int conn_out_keep(struct conn *c, const uint8_t *p, size_t len, size_t sent);
  * frames among them.
  */
 size_t conn_out_discard(struct conn *c, size_t keep, unsigned *frames);
+/* The peer's address as text for the log ("?" if it cannot be shown). */
+const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
 /* Drop consumed input / sent output; frees an emptied buffer. */
 void conn_in_consume(struct conn *c, size_t n);
 void conn_out_consume(struct conn *c, size_t n);

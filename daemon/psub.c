@@ -12,130 +12,12 @@
 
 #include "dispatch.h"
 #include "log.h"
-#include "psub.h"
-#include "pubsub.h"
+#include "psub_int.h"
 #include "server.h"
 #include "tls.h"
 #include "worker.h"
 
-/* One published message, shared by the workers it goes to. */
-struct psub_msg {
-	int refs; /* atomic: destination workers yet to deliver it */
-	uint32_t tlen;
-	uint64_t pub; /* the publishing connection's id (NO_ECHO) */
-	size_t dlen;
-	size_t cost; /* counted in each destination's inq */
-	/*
-	 * The whole MESSAGE frame, encoded once with sub_id and lost 0: a
-	 * delivery copies it and patches those two (msg_encode).
-	 */
-	uint8_t frame[];
-};
-
-#define MSG_TOPIC(m) ((const char *)(m)->frame + PUBSUB_MSG_OVERHEAD)
-
-/* References to messages for one destination worker. */
-struct psub_batch {
-	struct inbox_msg m; /* first: INBOX_PUBSUB */
-	uint32_t n, cap;
-	uint64_t bytes;
-	struct psub_msg *v[];
-};
-
-struct psub_conn;
-
-struct psub_sub {
-	struct pubsub_entry e; /* first: the worker's trie */
-	struct psub_conn *pc;
-	struct psub_sub *next; /* the connection's list */
-	uint32_t id;
-	uint16_t flen;
-	uint8_t opts;
-	char filter[]; /* allocated from offsetof, not sizeof (padded) */
-};
-
-enum { W_NONE = 0, W_PAUSED, W_CUT };
-
-/* A MESSAGE not yet encoded: behind a connection's full output. */
-struct psub_ref {
-	struct psub_msg *m; /* holds one of m->refs */
-	uint32_t id;        /* the subscription */
-	uint32_t lost;      /* drop policy: the count it carries */
-};
-
-/*
- * MESSAGEs queued as references once a connection's output holds
- * PSUB_REFQ_AT bytes (v[head .. head + n)), encoded as it drains.  Apart
- * from struct psub_conn: most subscribers never need one.
- */
-struct psub_rq {
-	uint32_t head, n, cap;
-	uint64_t bytes; /* their frames' bytes, counted as pending */
-	struct psub_ref v[];
-};
-
-/*
- * One per connection that used pub/sub, so kept to 88 bytes (a 96-byte
- * malloc chunk; bench/pubsub-mem.py): the flags share a word with nsubs
- * (max_subscriptions is at most 1,000,000 < 2^24) and the deadline keeps
- * the low 32 bits of w->now (compared modulo 2^32: 49 days of range).
- */
-struct psub_conn {
-	struct conn_ext *x;
-	struct psub_sub *subs;
-	uint32_t nsubs : 24;
-	uint32_t cut : 1; /* no more MESSAGEs: closing */
-	uint32_t dirty : 1;
-	uint32_t watch : 2; /* W_*: on the worker's watch list */
-	uint32_t cn_done : 1;
-	uint32_t touched : 1; /* delivered to since the last gauge pass */
-	uint32_t
-	    stalled : 1;   /* drop policy: no write progress; drop MESSAGEs */
-	uint32_t noecho;   /* how many subscriptions are NO_ECHO */
-	uint32_t lost;     /* drop policy: owed to the next MESSAGE */
-	uint32_t deadline; /* W_CUT: close by then (w->now, low bits) */
-	struct psub_conn *anext, *aprev; /* the worker's psub connections */
-	struct psub_conn *wnext, *wprev; /* the watch list */
-	struct psub_conn *dnext;         /* dirty, during one delivery */
-	char *cn; /* TLS client CN once asked; NULL: not yet or none */
-	/* Made the first time its output reaches PSUB_REFQ_AT; or NULL. */
-	struct psub_rq *rq;
-};
-
-// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
-struct psub_w {
-	struct pubsub_trie trie;
-	struct psub_batch **out; /* per destination, being filled */
-	struct psub_conn *all;
-	struct psub_conn *watch;
-	struct psub_conn *dirty;
-	uint32_t *counts;            /* scratch: nworkers */
-	struct pubsub_cache *rcache; /* registry answers by topic (gen) */
-	struct pubsub_cache *dcache; /* own matches by topic (lgen) */
-	uint64_t lgen;               /* bumped at each change of the trie */
-	uint64_t acl_gen;
-	uint64_t next_gauge;
-	struct log_ratelimit rl;
-	struct psub_stats st;
-	uint64_t inq __attribute__((aligned(64))); /* atomic; others add */
-};
-
-struct psub {
-	pthread_rwlock_t mu; /* the registry */
-	struct pubsub_reg *reg;
-	uint64_t gen; /* atomic: bumped under mu (write) at each change */
-	unsigned n;
-	struct psub_w *w;
-	const struct sd_api *api;
-};
-
-static struct psub *g_ps;
-
-static struct psub_w *
-pw_of(const struct worker *w)
-{
-	return &g_ps->w[w->index];
-}
+struct psub *g_ps;
 
 /* --- answers --- */
 
@@ -186,8 +68,8 @@ pc_get(struct worker *w, struct conn_ext *x)
 	return pc;
 }
 
-static void
-watch_add(struct psub_w *p, struct psub_conn *pc, int kind)
+void
+ps_watch_add(struct psub_w *p, struct psub_conn *pc, int kind)
 {
 	if (pc->watch != W_NONE) {
 		pc->watch = (uint8_t)(kind > pc->watch ? kind : pc->watch);
@@ -288,504 +170,6 @@ permitted(const struct cfg *cf, struct psub_conn *pc, int sub, const char *s,
 	return ok;
 }
 
-/* --- output --- */
-
-static void
-msg_put(struct psub_msg *m)
-{
-	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(m);
-}
-
-static size_t
-msg_frame_len(const struct psub_msg *m)
-{
-	return PUBSUB_MSG_OVERHEAD + m->tlen + m->dlen;
-}
-
-/* The MESSAGE frame (n bytes) of m for subscription id into p. */
-static void
-msg_encode(
-    uint8_t *p, size_t n, const struct psub_msg *m, uint32_t id, uint32_t lost)
-{
-	memcpy(p, m->frame, n);
-	proto_put_u32(p + PROTO_FRAME_MIN, id); /* pubsub_msg_head()'s order */
-	proto_put_u32(p + PROTO_FRAME_MIN + 4, lost);
-}
-
-/*
- * Room for n bytes at the end of c's output: its own buffer (the worker's
- * scratch buffer is empty outside serve()), or a queued slot when answers
- * are waiting (a push goes behind them: the PUBLISH answer stays first).
- */
-static uint8_t *
-out_room(struct worker *w, struct conn *c, size_t n, int *slot)
-{
-	/* dispatch_queued(c), without the call: this runs per delivery. */
-	*slot = c->ext != NULL && c->ext->qhead != NULL;
-	if (*slot)
-		return dispatch_slot(w, c, n);
-	if (conn_out_reserve(c, n) != 0)
-		return NULL;
-	return c->out + c->out_off + c->out_len;
-}
-
-static void
-out_commit(struct worker *w, struct conn *c, size_t n, int slot)
-{
-	if (slot)
-		dispatch_slot_commit(w, c, n);
-	else
-		c->out_len += (uint32_t)n;
-}
-
-static int
-rq_any(const struct psub_conn *pc)
-{
-	return pc->rq != NULL && pc->rq->n > 0;
-}
-
-static uint64_t
-rq_bytes(const struct psub_conn *pc)
-{
-	return pc->rq != NULL ? pc->rq->bytes : 0;
-}
-
-/* Queue a reference to m for subscription id behind pc's output. */
-static int
-rq_push(struct psub_conn *pc, struct psub_msg *m, uint32_t id, uint32_t lost)
-{
-	struct psub_rq *q = pc->rq, *nq;
-	struct psub_ref *r;
-	uint32_t ncap;
-
-	if (q == NULL || q->head + q->n == q->cap) {
-		if (q != NULL && q->head > 0 && q->head >= q->n) {
-			memmove(q->v, q->v + q->head, q->n * sizeof(q->v[0]));
-			q->head = 0;
-		} else {
-			ncap = q != NULL ? q->cap * 2 : 256;
-			if ((q != NULL && ncap < q->cap) ||
-			    (nq = realloc(q,
-				 sizeof(*q) + ncap * sizeof(q->v[0]))) == NULL)
-				return -1;
-			if (q == NULL) {
-				nq->head = nq->n = 0;
-				nq->bytes = 0;
-			}
-			nq->cap = ncap;
-			pc->rq = q = nq;
-		}
-	}
-	r = &q->v[q->head + q->n++];
-	r->m = m;
-	r->id = id;
-	r->lost = lost;
-	q->bytes += msg_frame_len(m);
-	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
-	return 0;
-}
-
-/* Drop every queued reference; how many there were. */
-static uint32_t
-rq_release(struct psub_conn *pc)
-{
-	struct psub_rq *q = pc->rq;
-	uint32_t i, n;
-
-	if (q == NULL)
-		return 0;
-	for (i = 0, n = q->n; i < n; i++)
-		msg_put(q->v[q->head + i].m);
-	q->head = q->n = 0;
-	q->bytes = 0;
-	return n;
-}
-
-/*
- * Encode queued references into c's output, oldest first, until it holds
- * `upto` bytes (0: all of them).  Through out_room(): behind answers still
- * waiting in order, as a MESSAGE made at delivery would have gone.
- */
-static void
-rq_spill(struct worker *w, struct psub_conn *pc, size_t upto)
-{
-	struct conn *c = pc->x->c;
-	struct psub_rq *q = pc->rq;
-	struct psub_ref *r;
-	uint8_t *p;
-	size_t n;
-	int slot;
-
-	if (q == NULL)
-		return;
-	while (q->n > 0 && (upto == 0 || c->out_len < upto)) {
-		r = &q->v[q->head];
-		n = msg_frame_len(r->m);
-		if ((p = out_room(w, c, n, &slot)) == NULL) {
-			rq_release(pc); /* out of memory: the rest is lost */
-			return;
-		}
-		msg_encode(p, n, r->m, r->id, r->lost);
-		out_commit(w, c, n, slot);
-		msg_put(r->m);
-		q->head++;
-		q->n--;
-		q->bytes -= n;
-		if (slot && upto != 0)
-			break; /* one at a time behind waiting answers */
-	}
-	if (q->n == 0)
-		q->head = 0;
-}
-
-void
-psub_refill(struct worker *w, struct conn *c)
-{
-	struct psub_conn *pc;
-
-	if (g_ps == NULL || c->ext == NULL || (pc = c->ext->ps) == NULL ||
-	    !rq_any(pc) || pc->cut)
-		return;
-	rq_spill(w, pc, PSUB_REFQ_AT);
-}
-
-static void
-mark_dirty(struct psub_w *p, struct psub_conn *pc)
-{
-	if (pc->dirty)
-		return;
-	pc->dirty = 1;
-	pc->dnext = p->dirty;
-	p->dirty = pc;
-}
-
-static void drop_subs(struct worker *w, struct psub_conn *pc);
-
-/*
- * Write every connection touched since the last call, once each; drop the
- * subscriptions of those cut meanwhile (not during a trie walk).
- */
-static void
-settle_dirty(struct worker *w)
-{
-	struct psub_w *p = pw_of(w);
-	struct psub_conn *pc, *nx;
-
-	pc = p->dirty;
-	p->dirty = NULL;
-	for (; pc != NULL; pc = nx) {
-		nx = pc->dnext;
-		pc->dirty = 0;
-		if (pc->cut)
-			drop_subs(w, pc);
-		(void)worker_settle(w, pc->x->c); /* may free pc */
-	}
-}
-
-static int
-notice(
-    struct worker *w, struct psub_conn *pc, unsigned reason, const char *text)
-{
-	struct conn *c = pc->x->c;
-	uint8_t pay[256], *p;
-	size_t n, len;
-	int slot;
-
-	len = pubsub_encode_notice(pay, sizeof(pay), reason, text);
-	if (len > sizeof(pay))
-		return -1;
-	rq_spill(w, pc, 0); /* the MESSAGEs before it first */
-	n = PROTO_FRAME_MIN + len;
-	if ((p = out_room(w, c, n, &slot)) == NULL)
-		return -1;
-	proto_encode_resp(p, n, PUBSUB_OP_NOTICE, PROTO_OK, 0, pay, len);
-	out_commit(w, c, n, slot);
-	mark_dirty(pw_of(w), pc);
-	return 0;
-}
-
-/*
- * Stop pc for good: NOTICE (reason), no more input or MESSAGEs, closed once
- * the output drains or PSUB_CUT_MS from now.
- */
-static void
-cut(struct worker *w, struct psub_conn *pc, unsigned reason, const char *text)
-{
-	struct psub_w *p = pw_of(w);
-
-	if (pc->cut)
-		return;
-	pc->cut = 1; /* its subscriptions go in settle_dirty() */
-	(void)notice(w, pc, reason, text);
-	pc->x->c->flags |= CONN_CLOSE;
-	pc->deadline = (uint32_t)(w->now + PSUB_CUT_MS);
-	watch_add(p, pc, W_CUT);
-	mark_dirty(p, pc);
-}
-
-/* Milliseconds until a cut connection's deadline; <= 0: it is past. */
-static int32_t
-cut_left(const struct worker *w, const struct psub_conn *pc)
-{
-	return (int32_t)(pc->deadline - (uint32_t)w->now);
-}
-
-static const char *
-peer_str(const struct conn *c, char *buf, size_t len)
-{
-	static const uint8_t mapped[12] = {
-	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	const char *s;
-
-	if (memcmp(c->src, mapped, sizeof(mapped)) == 0)
-		s = inet_ntop(AF_INET, c->src + 12, buf, (socklen_t)len);
-	else
-		s = inet_ntop(AF_INET6, c->src, buf, (socklen_t)len);
-	return s != NULL ? s : "?";
-}
-
-struct deliver {
-	struct worker *w;
-	struct psub_w *p;
-	struct psub_msg *m;
-	uint32_t max_pending;
-	uint32_t write_ms;
-	int drop;
-};
-
-/*
- * Whether c's socket has taken no byte for timeouts.write although output
- * waits (flush() restamps t_write on progress for subscribers).
- */
-static int
-stalled(const struct worker *w, const struct conn *c, uint32_t write_ms)
-{
-	return (c->flags & CONN_IN_WR) && write_ms > 0 &&
-	    w->now >= c->t_write + write_ms;
-}
-
-/*
- * The disconnect policy: what is queued toward pc is discarded (but the
- * frame in progress, and for TLS the record OpenSSL may be holding),
- * NOTICE SLOW_CONSUMER goes next, and the connection closes once that is
- * out or PSUB_CUT_MS from now.
- */
-static void
-slow_consumer(struct worker *w, struct psub_conn *pc, int stall)
-{
-	struct psub_w *p = pw_of(w);
-	const struct cfg *cf = &w->sc->c;
-	struct conn *c = pc->x->c;
-	uint64_t suppressed = 0;
-	size_t pending = c->out_len + rq_bytes(pc);
-	unsigned frames;
-	char peer[64], why[80];
-
-	if (pc->cut)
-		return;
-	STAT_ADD(p->st.slow, 1);
-	if (log_ratelimit(&p->rl, w->now, 10000, &suppressed)) {
-		if (stall)
-			snprintf(why, sizeof(why),
-			    "stall (no byte written for timeouts.write %u ms)",
-			    cf->write_ms);
-		else
-			snprintf(why, sizeof(why),
-			    "pending (pubsub.max_pending %u)",
-			    cf->pubsub_max_pending);
-		log_warnx("slow consumer: peer=%s:%u conn=%d pending=%zu "
-			  "subs=%u reason=%s; disconnecting it%s",
-		    peer_str(c, peer, sizeof(peer)), c->port, c->fd, pending,
-		    pc->nsubs, why,
-		    suppressed ? " (and more since the last message)" : "");
-	}
-	(void)conn_out_discard(
-	    c, (c->flags & CONN_TLS) ? PSUB_TLS_RECORD : 0, &frames);
-	STAT_ADD(p->st.dropped, frames + rq_release(pc));
-	cut(w, pc, PUBSUB_NOTICE_SLOW_CONSUMER,
-	    stall ? "slow consumer: no byte written for timeouts.write; "
-		    "closing"
-		  : "slow consumer: more than pubsub.max_pending bytes "
-		    "queued; closing");
-}
-
-int
-psub_stall(struct worker *w, struct conn *c)
-{
-	struct psub_conn *pc;
-
-	if (g_ps == NULL || !psub_holds(c))
-		return 0;
-	pc = c->ext->ps;
-	if (pc->cut)
-		return 0; /* its last second is over too */
-	if (w->sc->c.pubsub_slow_drop) {
-		pc->stalled = 1; /* MESSAGEs dropped until it writes again */
-		return 1;
-	}
-	slow_consumer(w, pc, 1); /* psub_tick() writes the NOTICE */
-	return 1;
-}
-
-static void
-deliver_one(struct pubsub_entry *e, void *arg)
-{
-	struct psub_sub *s = (struct psub_sub *)e;
-	struct deliver *d = arg;
-	struct psub_conn *pc = s->pc;
-	struct conn *c = pc->x->c;
-	struct psub_msg *m = d->m;
-	size_t n = msg_frame_len(m), pending;
-	uint8_t *p;
-	int slot;
-
-	if ((s->opts & PUBSUB_OPT_NO_ECHO) && pc->x->id == m->pub)
-		return;
-	if (pc->cut || (c->flags & (CONN_LINGER | CONN_CLOSE | CONN_DRAIN))) {
-		STAT_ADD(d->p->st.dropped, 1);
-		return;
-	}
-	pending = c->out_len + rq_bytes(pc);
-	if ((pending > 0 && pending + n > d->max_pending) || pc->stalled ||
-	    stalled(d->w, c, d->write_ms)) {
-		STAT_ADD(d->p->st.dropped, 1);
-		if (d->drop)
-			pc->lost++;
-		else
-			slow_consumer(d->w, pc, pending + n <= d->max_pending);
-		return;
-	}
-	if (c->out_len >= PSUB_REFQ_AT || rq_any(pc)) {
-		/*
-		 * The socket is behind: keep a reference, not a copy, so that
-		 * a subscriber that stopped reading costs no copying and no
-		 * fresh memory per message (the slow-consumer case).
-		 */
-		if (rq_push(pc, m, s->id, pc->lost) != 0) {
-			STAT_ADD(d->p->st.dropped, 1);
-			pc->lost++;
-			return;
-		}
-	} else if ((p = out_room(d->w, c, n, &slot)) != NULL) {
-		msg_encode(p, n, m, s->id, pc->lost);
-		out_commit(d->w, c, n, slot);
-	} else {
-		STAT_ADD(d->p->st.dropped, 1);
-		pc->lost++;
-		return;
-	}
-	/* A stream: keep the output buffer between batches (psub_tick). */
-	c->flags |= CONN_KEEP_OUT;
-	pc->touched = 1;
-	pc->lost = 0;
-	STAT_ADD(d->p->st.delivered, 1);
-	mark_dirty(d->p, pc);
-}
-
-/* A cached match: the subscriptions on this worker a topic reaches. */
-struct dmatch {
-	uint32_t n;
-	struct psub_sub *v[PSUB_DMATCH_MAX];
-};
-
-struct drec {
-	struct deliver *d;
-	uint32_t n;
-	struct psub_sub *v[PSUB_DMATCH_MAX];
-};
-
-static void
-deliver_rec(struct pubsub_entry *e, void *arg)
-{
-	struct drec *r = arg;
-
-	if (r->n < PSUB_DMATCH_MAX)
-		r->v[r->n] = (struct psub_sub *)e;
-	r->n++;
-	deliver_one(e, r->d);
-}
-
-/*
- * Deliver d->m to every matching subscription on this worker.  The trie
- * is walked once per topic and trie change: the matches of up to
- * PSUB_DMATCH_MAX subscriptions are cached by topic (wider fan-outs pay
- * one walk per message over many deliveries anyway).  The cached
- * pointers stay valid while lgen stands: freeing a subscription bumps it,
- * and nothing frees one during a batch (cut connections lose theirs in
- * settle_dirty()).
- */
-static void
-deliver_match(struct deliver *d)
-{
-	struct psub_w *p = d->p;
-	const char *t = MSG_TOPIC(d->m);
-	struct dmatch *dm;
-	struct drec r;
-	uint32_t i;
-
-	if ((dm = pubsub_cache_get(p->dcache, t, d->m->tlen, p->lgen)) !=
-	    NULL) {
-		for (i = 0; i < dm->n; i++)
-			deliver_one(&dm->v[i]->e, d);
-		return;
-	}
-	r.d = d;
-	r.n = 0;
-	pubsub_trie_match(&p->trie, t, d->m->tlen, deliver_rec, &r);
-	if (r.n <= PSUB_DMATCH_MAX &&
-	    (dm = pubsub_cache_put(p->dcache, t, d->m->tlen, p->lgen)) !=
-		NULL) {
-		dm->n = r.n;
-		// NOLINTNEXTLINE(bugprone-sizeof-expression)
-		memcpy(dm->v, r.v, r.n * sizeof(r.v[0]));
-	}
-}
-
-/*
- * Deliver a batch on w and free it.  The touched connections are written
- * by psub_tick(), after the loop iteration's events: a write that fails
- * closes the connection, and an event for it may still be waiting in the
- * same epoll batch.
- */
-static void
-deliver_batch(struct worker *w, struct psub_batch *b)
-{
-	struct psub_w *p = pw_of(w);
-	struct deliver d;
-	uint32_t i;
-
-	d.w = w;
-	d.p = p;
-	d.max_pending = w->sc->c.pubsub_max_pending;
-	d.drop = w->sc->c.pubsub_slow_drop;
-	d.write_ms = w->sc->c.write_ms;
-	for (i = 0; i < b->n; i++) {
-		d.m = b->v[i];
-		deliver_match(&d);
-		msg_put(b->v[i]);
-	}
-	__atomic_fetch_sub(&p->inq, b->bytes, __ATOMIC_RELEASE);
-	free(b);
-}
-
-void
-psub_inbox(struct worker *w, struct inbox_msg *m)
-{
-	deliver_batch(w, (struct psub_batch *)m);
-}
-
-void
-psub_free_msg(struct inbox_msg *m)
-{
-	struct psub_batch *b = (struct psub_batch *)m;
-	uint32_t i;
-
-	for (i = 0; i < b->n; i++)
-		msg_put(b->v[i]);
-	free(b);
-}
-
 /* --- routing --- */
 
 static void
@@ -800,7 +184,7 @@ flush_one(struct worker *w, unsigned dest)
 	/* Counted per batch, not per message: the line is shared. */
 	__atomic_fetch_add(&g_ps->w[dest].inq, b->bytes, __ATOMIC_RELAXED);
 	if (dest == w->index) {
-		deliver_batch(w, b);
+		ps_deliver_batch(w, b);
 		return;
 	}
 	b->m.kind = INBOX_PUBSUB;
@@ -975,7 +359,7 @@ op_publish(struct sd_req *r)
 		// NOLINTBEGIN(clang-analyzer-unix.Malloc)
 		for (i = 0; i < g_ps->n; i++)
 			if (p->counts[i] > 0 && route(w, i, m) != 0)
-				msg_put(m); /* that worker misses it */
+				ps_msg_put(m); /* that worker misses it */
 	}
 	answer_u32(
 	    r, receivers > UINT32_MAX ? UINT32_MAX : (uint32_t)receivers);
@@ -985,7 +369,7 @@ op_publish(struct sd_req *r)
 		r->x->c->flags |= CONN_HELD;
 		if (pc->watch == W_NONE)
 			STAT_ADD(p->st.pauses, 1);
-		watch_add(p, pc, W_PAUSED);
+		ps_watch_add(p, pc, W_PAUSED);
 	}
 }
 
@@ -1017,8 +401,8 @@ sub_free(struct worker *w, struct psub_conn *pc, struct psub_sub *s)
 	free(s);
 }
 
-static void
-drop_subs(struct worker *w, struct psub_conn *pc)
+void
+ps_drop_subs(struct worker *w, struct psub_conn *pc)
 {
 	struct psub_sub *s, *nx;
 
@@ -1132,10 +516,10 @@ op_unsubscribe(struct sd_req *r)
 		return;
 	}
 	if (pc != NULL)
-		rq_spill(w, pc, 0); /* the barrier: its MESSAGEs go first */
+		ps_rq_spill(w, pc, 0); /* the barrier: its MESSAGEs go first */
 	if (id == 0) {
 		if (pc != NULL)
-			drop_subs(w, pc);
+			ps_drop_subs(w, pc);
 		answer_u32(r, 0);
 		return;
 	}
@@ -1165,7 +549,7 @@ psub_conn_close(struct worker *w, struct conn *c)
 	if (g_ps == NULL || c->ext == NULL || (pc = c->ext->ps) == NULL)
 		return;
 	p = pw_of(w);
-	drop_subs(w, pc);
+	ps_drop_subs(w, pc);
 	watch_del(p, pc);
 	if (pc->dirty) {
 		struct psub_conn **pp;
@@ -1183,7 +567,7 @@ psub_conn_close(struct worker *w, struct conn *c)
 	if (pc->anext != NULL)
 		pc->anext->aprev = pc->aprev;
 	c->ext->ps = NULL;
-	STAT_ADD(p->st.dropped, rq_release(pc));
+	STAT_ADD(p->st.dropped, ps_rq_release(pc));
 	free(pc->rq);
 	free(pc->cn);
 	free(pc);
@@ -1224,7 +608,7 @@ psub_timeout(struct worker *w, int timeout)
 		int d = 1; /* paused: poll the inboxes each millisecond */
 
 		if (pc->watch == W_CUT)
-			d = cut_left(w, pc) > 0 ? cut_left(w, pc) + 1 : 0;
+			d = ps_cut_left(w, pc) > 0 ? ps_cut_left(w, pc) + 1 : 0;
 		if (t < 0 || d < t)
 			t = d;
 	}
@@ -1253,9 +637,9 @@ recheck_acl(struct worker *w)
 		    "subscription %u to %.*s is no longer allowed; closing",
 		    s->id, (int)s->flen, s->filter);
 		log_info("connection %d: %s", pc->x->c->fd, msg);
-		cut(w, pc, PUBSUB_NOTICE_PERMISSIONS_CHANGED, msg);
+		ps_cut(w, pc, PUBSUB_NOTICE_PERMISSIONS_CHANGED, msg);
 	}
-	settle_dirty(w);
+	ps_settle_dirty(w);
 }
 
 void
@@ -1272,7 +656,7 @@ psub_tick(struct worker *w)
 	p = pw_of(w);
 	for (i = 0; i < g_ps->n; i++)
 		flush_one(w, i);
-	settle_dirty(w); /* the inbox's batches and our own */
+	ps_settle_dirty(w); /* the inbox's batches and our own */
 	if (p->acl_gen != w->gen) {
 		p->acl_gen = w->gen;
 		recheck_acl(w);
@@ -1282,7 +666,7 @@ psub_tick(struct worker *w)
 
 		nx = pc->wnext;
 		if (pc->watch == W_CUT) {
-			if (cut_left(w, pc) <= 0)
+			if (ps_cut_left(w, pc) <= 0)
 				worker_close(w, c); /* frees pc */
 			continue;
 		}
@@ -1303,11 +687,11 @@ psub_tick(struct worker *w)
 		for (pend = 0, pc = p->all; pc != NULL; pc = pc->anext) {
 			struct conn *c = pc->x->c;
 
-			pend += c->out_len + rq_bytes(pc);
-			if (rq_any(pc) && c->out_len == 0 && !pc->cut) {
+			pend += c->out_len + ps_rq_bytes(pc);
+			if (ps_rq_any(pc) && c->out_len == 0 && !pc->cut) {
 				/* Nothing left to write that would refill. */
-				rq_spill(w, pc, PSUB_REFQ_AT);
-				mark_dirty(p, pc);
+				ps_rq_spill(w, pc, PSUB_REFQ_AT);
+				ps_mark_dirty(p, pc);
 			}
 			/* The stream stopped: give the kept buffer back. */
 			if (!pc->touched && (c->flags & CONN_KEEP_OUT)) {
@@ -1335,7 +719,7 @@ psub_drain(struct worker *w)
 	p = pw_of(w);
 	for (pc = p->all; pc != NULL; pc = pc->anext)
 		if (pc->nsubs > 0 && !pc->cut)
-			(void)notice(w, pc, PUBSUB_NOTICE_SHUTDOWN,
+			(void)ps_notice(w, pc, PUBSUB_NOTICE_SHUTDOWN,
 			    "server shutting down");
 	/* drain_conn() writes them; forget the marks. */
 	while ((pc = p->dirty) != NULL) {

@@ -41,7 +41,6 @@
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -605,21 +604,6 @@ conn_close(struct worker *w, struct conn *c)
 	acceptor_conn_closed(w->srv->acc);
 }
 
-/* The peer as text for the log. */
-static const char *
-peer_text(const struct conn *c, char *buf, size_t len)
-{
-	static const uint8_t mapped[12] = {
-	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	const char *p;
-
-	if (memcmp(c->src, mapped, sizeof(mapped)) == 0)
-		p = inet_ntop(AF_INET, c->src + 12, buf, (socklen_t)len);
-	else
-		p = inet_ntop(AF_INET6, c->src, buf, (socklen_t)len);
-	return p != NULL ? p : "?";
-}
-
 /* Advance a TLS handshake; 0 or CLOSED. */
 static int
 handshake(struct worker *w, struct conn *c)
@@ -638,7 +622,7 @@ handshake(struct worker *w, struct conn *c)
 		c->io->error(c->io_ctx, why, sizeof(why));
 		if (log_ratelimit(&w->rl_tls, w->now, 10000, &suppressed))
 			log_info("TLS handshake with %s failed: %s%s",
-			    peer_text(c, peer, sizeof(peer)), why,
+			    conn_peer_str(c, peer, sizeof(peer)), why,
 			    suppressed > 0 ? " (and more since the last "
 					     "message)"
 					   : "");
