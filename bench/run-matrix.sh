@@ -38,14 +38,8 @@ WARMUP=${WARMUP:-1}
 PAUSE=${PAUSE:-1}
 PORT=${PORT:-}
 
-say() {
-	echo "run-matrix: $*" >&2
-}
-
-die() {
-	say "$*"
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 positive() {
 	case $2 in
@@ -68,40 +62,6 @@ seconds PAUSE "$PAUSE"
 [ -x "$SOCKETD_CLI" ] || die "no socketd-cli at $SOCKETD_CLI (set SOCKETD_CLI)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/socketd-matrix.XXXXXX")
-PID=""
-
-running() {
-	_st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	_st=${_st##*) }
-	_st=${_st%% *}
-	[ "$_st" != Z ]
-}
-
-# SIGTERM, up to 15 s for the graceful stop, then SIGKILL.
-stop_server() {
-	[ -n "$PID" ] || return 0
-	kill -TERM "$PID" 2>/dev/null || true
-	_i=0
-	while running "$PID"; do
-		if [ "$_i" -ge 150 ]; then
-			say "socketd (pid $PID) still running after 15 s: SIGKILL"
-			kill -KILL "$PID" 2>/dev/null || true
-			break
-		fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	wait "$PID" 2>/dev/null || true
-	PID=""
-}
-
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	stop_server
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
 # Room for 10000 connections on both sides (socketd-cli raises its own).
 # shellcheck disable=SC3045 # dash, bash and busybox sh all have -n, -H
