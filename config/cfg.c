@@ -30,7 +30,7 @@
  *   1.5 prefixes that directory even to absolute paths, so absolute
  *   @include paths do not work.
  *
- * Only this file includes <libconfig.h>.  libconfig is not thread-safe:
+ * Only config/ includes <libconfig.h>.  libconfig is not thread-safe:
  * cfg_load must not run in two threads at once.
  */
 
@@ -184,13 +184,6 @@ static const char *const target_names[] = {
 };
 
 static const char *const slow_names[] = {"disconnect", "drop"};
-
-static const char *const ps_list_names[] = {
-    [CFG_PS_PUBLISH] = "publish",
-    [CFG_PS_SUBSCRIBE] = "subscribe",
-    [CFG_PS_DENY_PUBLISH] = "deny_publish",
-    [CFG_PS_DENY_SUBSCRIBE] = "deny_subscribe",
-};
 
 static const char *const tls_version_names[] = {
     [CFG_TLS_1_2] = "1.2",
@@ -1006,166 +999,6 @@ load_modules(const struct loader *ld, const config_setting_t *s,
 	return 0;
 }
 
-static void free_psacl(struct cfg_psacl *a, size_t n);
-
-static int
-load_patterns(const struct loader *ld, const config_setting_t *s,
-    const char *key, struct cfg_psacl *r, enum cfg_ps_list l)
-{
-	const config_setting_t *e;
-	enum pubsub_err pe;
-	const char *v;
-	int i, n;
-
-	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
-		cfg_fail(
-		    ld, s, key, "expected a list of filters ([ \"chat.>\" ])");
-		return -1;
-	}
-	n = config_setting_length(s);
-	if (n > CFG_PSACL_PATTERNS) {
-		cfg_fail(ld, s, key, "at most %d filters, not %d",
-		    CFG_PSACL_PATTERNS, n);
-		return -1;
-	}
-	if (n > 0 && (r->pat[l] = calloc((size_t)n, sizeof(char *))) == NULL) {
-		cfg_fail(ld, s, key, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, (unsigned)i);
-		if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-			cfg_fail(ld, e ? e : s, key,
-			    "expected a list of filters ([ \"chat.>\" ])");
-			return -1;
-		}
-		v = config_setting_get_string(e);
-		if ((pe = pubsub_filter_check(v, strlen(v))) != PUBSUB_OK) {
-			cfg_fail(ld, e, key,
-			    "\"%.100s\": not a valid filter: %s", v,
-			    pubsub_err_str(pe));
-			return -1;
-		}
-		if ((r->pat[l][i] = strdup(v)) == NULL) {
-			cfg_fail(ld, e, key, "out of memory");
-			return -1;
-		}
-		r->npat[l] = (size_t)i + 1;
-	}
-	return 0;
-}
-
-static int
-load_psrule(const struct loader *ld, const config_setting_t *e, const char *key,
-    struct cfg_psacl *r)
-{
-	const config_setting_t *s;
-	char k[sizeof(ld->err->key)];
-	const char *name, *v;
-	int i, n, l;
-
-	if (!config_setting_is_group(e)) {
-		cfg_fail(ld, e, key,
-		    "each rule must be a group { peer = ...; publish = [ ... "
-		    "]; ... }");
-		return -1;
-	}
-	r->line = (int)config_setting_source_line(e);
-	if ((r->file = cfg_source_file(ld, e)) == NULL) {
-		cfg_fail(ld, e, key, "out of memory");
-		return -1;
-	}
-	n = config_setting_length(e);
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(e, (unsigned)i);
-		name = config_setting_name(s);
-		cfg_keyf(k, sizeof(k), "%s.%s", key, name ? name : "");
-		for (l = 0; l < CFG_PS_LISTS; l++)
-			if (strcmp(name, ps_list_names[l]) == 0)
-				break;
-		if (l < CFG_PS_LISTS) {
-			if (r->pat[l] != NULL) {
-				cfg_fail(ld, s, k, "listed twice");
-				return -1;
-			}
-			if (load_patterns(ld, s, k, r, (enum cfg_ps_list)l) ==
-			    -1)
-				return -1;
-			continue;
-		}
-		if (strcmp(name, "peer") == 0) {
-			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
-			    cfg_cidr_parse(
-				config_setting_get_string(s), &r->peer) != 0) {
-				cfg_fail(ld, s, k,
-				    "must be an IPv4 or IPv6 network "
-				    "(\"10.0.0.0/8\")");
-				return -1;
-			}
-			r->has_peer = 1;
-		} else if (strcmp(name, "tls_cn") == 0) {
-			if (config_setting_type(s) != CONFIG_TYPE_STRING ||
-			    (v = config_setting_get_string(s))[0] == '\0') {
-				cfg_fail(
-				    ld, s, k, "must be a non-empty string");
-				return -1;
-			}
-			if ((r->tls_cn = strdup(v)) == NULL) {
-				cfg_fail(ld, s, k, "out of memory");
-				return -1;
-			}
-		} else {
-			cfg_fail(ld, s, k,
-			    "unknown setting (a rule has peer, tls_cn, "
-			    "publish, subscribe, deny_publish and "
-			    "deny_subscribe)");
-			return -1;
-		}
-	}
-	if (!r->has_peer && r->tls_cn == NULL) {
-		cfg_fail(ld, e, key,
-		    "a rule needs peer = \"CIDR\" or tls_cn = \"NAME\" (whom "
-		    "it applies to)");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-load_psacl(const struct loader *ld, const config_setting_t *s, const char *key,
-    struct cfg *c)
-{
-	char k[sizeof(ld->err->key)];
-	int i, n;
-
-	if (!config_setting_is_list(s)) {
-		cfg_fail(ld, s, key, "expected a list ( { ... }, ... )");
-		return -1;
-	}
-	n = config_setting_length(s);
-	if (n > CFG_PSACL_MAX) {
-		cfg_fail(ld, s, key, "more than %d rules", CFG_PSACL_MAX);
-		return -1;
-	}
-	free_psacl(c->pubsub_acl, c->pubsub_nacl);
-	c->pubsub_acl = NULL;
-	c->pubsub_nacl = 0;
-	if (n > 0 &&
-	    (c->pubsub_acl = calloc((size_t)n, sizeof(*c->pubsub_acl))) ==
-		NULL) {
-		cfg_fail(ld, s, key, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		cfg_keyf(k, sizeof(k), "%s[%d]", key, i);
-		c->pubsub_nacl++;
-		if (load_psrule(ld, config_setting_get_elem(s, (unsigned)i), k,
-			&c->pubsub_acl[i]) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 static int
 load_group(const struct loader *ld, const config_setting_t *grp,
     const char *prefix, const struct spec *specs, struct cfg *c)
@@ -1280,7 +1113,7 @@ load_group(const struct loader *ld, const config_setting_t *grp,
 			c->pubsub_slow_drop = v;
 			break;
 		case SPEC_PSACL:
-			if (load_psacl(ld, s, key, c) == -1)
+			if (cfg_load_psacl(ld, s, key, c) == -1)
 				return -1;
 			break;
 		case SPEC_PROCS:
@@ -1589,72 +1422,6 @@ free_modules(struct cfg_module *ms, size_t n)
 	free(ms);
 }
 
-static int dup_str(char **dst, const char *src);
-
-static void
-free_psacl(struct cfg_psacl *a, size_t n)
-{
-	size_t i, j;
-	int l;
-
-	for (i = 0; a != NULL && i < n; i++) {
-		for (l = 0; l < CFG_PS_LISTS; l++) {
-			for (j = 0; j < a[i].npat[l]; j++)
-				free(a[i].pat[l][j]);
-			free(a[i].pat[l]);
-		}
-		free(a[i].tls_cn);
-		free(a[i].file);
-	}
-	free(a);
-}
-
-static int
-copy_psacl(struct cfg *dst, const struct cfg *src)
-{
-	struct cfg_psacl *a;
-	size_t i, j;
-	int l;
-
-	dst->pubsub_acl = NULL;
-	dst->pubsub_nacl = 0;
-	if (src->pubsub_nacl == 0)
-		return 0;
-	if ((a = calloc(src->pubsub_nacl, sizeof(*a))) == NULL)
-		return -1;
-	dst->pubsub_acl = a;
-	for (i = 0; i < src->pubsub_nacl; i++) {
-		const struct cfg_psacl *r = &src->pubsub_acl[i];
-
-		dst->pubsub_nacl = i + 1;
-		a[i].has_peer = r->has_peer;
-		a[i].peer = r->peer;
-		a[i].line = r->line;
-		if (dup_str(&a[i].tls_cn, r->tls_cn) != 0 ||
-		    dup_str(&a[i].file, r->file) != 0)
-			return -1;
-		for (l = 0; l < CFG_PS_LISTS; l++) {
-			if (r->npat[l] == 0)
-				continue;
-			if ((a[i].pat[l] =
-				    calloc(r->npat[l], sizeof(char *))) == NULL)
-				return -1;
-			for (j = 0; j < r->npat[l]; j++) {
-				a[i].npat[l] = j + 1;
-				if (dup_str(&a[i].pat[l][j], r->pat[l][j]) != 0)
-					return -1;
-			}
-		}
-	}
-	return 0;
-}
-
-const char *
-cfg_ps_list_str(enum cfg_ps_list l)
-{
-	return (unsigned)l < CFG_PS_LISTS ? ps_list_names[l] : "?";
-}
-
 void
 cfg_free(struct cfg *c)
 {
@@ -1676,14 +1443,14 @@ cfg_free(struct cfg *c)
 	free(c->tls_ca);
 	free(c->module_dir);
 	free_modules(c->modules, c->nmodules);
-	free_psacl(c->pubsub_acl, c->pubsub_nacl);
+	cfg_free_psacl(c->pubsub_acl, c->pubsub_nacl);
 	cfg_free_procs(c->procs, c->nprocs);
 	memset(c, 0, sizeof(*c));
 }
 
 /* *dst = a copy of src (NULL stays NULL); 0 or -1. */
-static int
-dup_str(char **dst, const char *src)
+int
+cfg_dup_str(char **dst, const char *src)
 {
 	*dst = NULL;
 	if (src != NULL && (*dst = strdup(src)) == NULL)
@@ -1710,9 +1477,9 @@ copy_modules(struct cfg *dst, const struct cfg *src)
 		dst->nmodules++;
 		m->opcode = sm->opcode;
 		m->line = sm->line;
-		if (dup_str(&m->name, sm->name) != 0 ||
-		    dup_str(&m->path, sm->path) != 0 ||
-		    dup_str(&m->file, sm->file) != 0)
+		if (cfg_dup_str(&m->name, sm->name) != 0 ||
+		    cfg_dup_str(&m->path, sm->path) != 0 ||
+		    cfg_dup_str(&m->file, sm->file) != 0)
 			return -1;
 		if (sm->nsettings == 0)
 			continue;
@@ -1724,11 +1491,11 @@ copy_modules(struct cfg *dst, const struct cfg *src)
 			m->settings[j].name = m->settings[j].s = NULL;
 			m->settings[j].file = NULL;
 			m->nsettings++;
-			if (dup_str(&m->settings[j].name,
+			if (cfg_dup_str(&m->settings[j].name,
 				sm->settings[j].name) != 0 ||
-			    dup_str(&m->settings[j].s, sm->settings[j].s) !=
+			    cfg_dup_str(&m->settings[j].s, sm->settings[j].s) !=
 				0 ||
-			    dup_str(&m->settings[j].file,
+			    cfg_dup_str(&m->settings[j].file,
 				sm->settings[j].file) != 0)
 				return -1;
 		}
@@ -1806,15 +1573,15 @@ cfg_copy(struct cfg *dst, const struct cfg *src)
 	c.nprocs = 0;
 	c.pubsub_acl = NULL;
 	c.pubsub_nacl = 0;
-	if (copy_modules(&c, src) != 0 || copy_psacl(&c, src) != 0 ||
+	if (copy_modules(&c, src) != 0 || cfg_copy_psacl(&c, src) != 0 ||
 	    cfg_copy_procs(&c, src) != 0 ||
-	    dup_str(&c.module_dir, src->module_dir) != 0 ||
-	    dup_str(&c.user, src->user) != 0 ||
-	    dup_str(&c.group, src->group) != 0 ||
-	    dup_str(&c.pid_file, src->pid_file) != 0 ||
-	    dup_str(&c.tls_certificate, src->tls_certificate) != 0 ||
-	    dup_str(&c.tls_key, src->tls_key) != 0 ||
-	    dup_str(&c.tls_ca, src->tls_ca) != 0) {
+	    cfg_dup_str(&c.module_dir, src->module_dir) != 0 ||
+	    cfg_dup_str(&c.user, src->user) != 0 ||
+	    cfg_dup_str(&c.group, src->group) != 0 ||
+	    cfg_dup_str(&c.pid_file, src->pid_file) != 0 ||
+	    cfg_dup_str(&c.tls_certificate, src->tls_certificate) != 0 ||
+	    cfg_dup_str(&c.tls_key, src->tls_key) != 0 ||
+	    cfg_dup_str(&c.tls_ca, src->tls_ca) != 0) {
 		cfg_free(&c);
 		memset(dst, 0, sizeof(*dst));
 		return -1;
@@ -2127,7 +1894,8 @@ out_pubsub(struct out *o, const struct cfg *c)
 		for (l = 0; l < CFG_PS_LISTS; l++) {
 			if (r->npat[l] == 0)
 				continue;
-			out_printf(o, "%s = [ ", ps_list_names[l]);
+			out_printf(
+			    o, "%s = [ ", cfg_ps_list_str((enum cfg_ps_list)l));
 			for (j = 0; j < r->npat[l]; j++) {
 				if (j > 0)
 					out_printf(o, ", ");

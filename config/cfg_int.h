@@ -48,4 +48,13 @@ int cfg_check_proc_names(
 void cfg_free_procs(struct cfg_proc *p, size_t n);
 int cfg_copy_procs(struct cfg *dst, const struct cfg *src);
 
+/* cfg_pubsub.c: pubsub.acl */
+int cfg_load_psacl(const struct loader *ld, const config_setting_t *s,
+    const char *key, struct cfg *c);
+void cfg_free_psacl(struct cfg_psacl *a, size_t n);
+int cfg_copy_psacl(struct cfg *dst, const struct cfg *src);
+
+/* *dst = a copy of src (NULL stays NULL); 0 or -1. */
+int cfg_dup_str(char **dst, const char *src);
+
 #endif /* SOCKETD_CFG_INT_H */

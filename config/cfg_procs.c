@@ -21,15 +21,6 @@
 #include "cfg_int.h"
 
 static int
-dup_to(char **dst, const char *src)
-{
-	*dst = NULL;
-	if (src != NULL && (*dst = strdup(src)) == NULL)
-		return -1;
-	return 0;
-}
-
-static int
 env_name_ok(const char *s)
 {
 	size_t n;
@@ -402,9 +393,9 @@ cfg_proc_copy(struct cfg_proc *p, const struct cfg_proc *sp)
 	p->name = p->user = p->file = NULL;
 	p->argv = p->env = NULL;
 	p->argc = p->nenv = 0;
-	if (dup_to(&p->name, sp->name) != 0 ||
-	    dup_to(&p->user, sp->user) != 0 ||
-	    dup_to(&p->file, sp->file) != 0 ||
+	if (cfg_dup_str(&p->name, sp->name) != 0 ||
+	    cfg_dup_str(&p->user, sp->user) != 0 ||
+	    cfg_dup_str(&p->file, sp->file) != 0 ||
 	    copy_strv(&p->argv, &p->argc, sp->argv, sp->argc) != 0 ||
 	    copy_strv(&p->env, &p->nenv, sp->env, sp->nenv) != 0) {
 		cfg_proc_clear(p);
